@@ -1,0 +1,7 @@
+"""``python -m skdeploy``: the same as the ``skdeploy`` console script."""
+
+import sys
+
+from skdeploy.cli import main
+
+sys.exit(main())

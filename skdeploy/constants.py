@@ -1,0 +1,98 @@
+"""Names and limits shared by the Pulumi program, the local runtime, the smoke test and the tests.
+
+Each fact is written once here; nothing else in the project spells these strings.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Container environment variables (read by sagemaker-containers) -----------------------------
+ENV_PROGRAM: Final = "SAGEMAKER_PROGRAM"
+ENV_SUBMIT_DIRECTORY: Final = "SAGEMAKER_SUBMIT_DIRECTORY"
+ENV_LOG_LEVEL: Final = "SAGEMAKER_CONTAINER_LOG_LEVEL"
+ENV_REGION: Final = "SAGEMAKER_REGION"
+ENV_WORKERS: Final = "SAGEMAKER_MODEL_SERVER_WORKERS"
+ENV_TIMEOUT: Final = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+ENV_DEFAULT_ACCEPT: Final = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+ENV_BIND_PORT: Final = "SAGEMAKER_BIND_TO_PORT"
+ENV_BASE_DIR: Final = "SAGEMAKER_BASE_DIR"
+
+#: Entry script inside ``code/`` of the artifact.
+PROGRAM: Final = "inference.py"
+#: Where the container extracts ``model.tar.gz``.
+CONTAINER_MODEL_DIR: Final = "/opt/ml/model"
+#: ``SAGEMAKER_SUBMIT_DIRECTORY`` when the code ships inside ``model.tar.gz``.
+CONTAINER_CODE_DIR: Final = "/opt/ml/model/code"
+#: An integer: a word such as ``INFO`` makes the container fail at start.
+CONTAINER_LOG_LEVEL: Final = "20"
+
+
+def container_environment(region: str) -> dict[str, str]:
+    """Environment the Model resource declares; the local runtime serves with the same values."""
+    return {
+        ENV_PROGRAM: PROGRAM,
+        ENV_SUBMIT_DIRECTORY: CONTAINER_CODE_DIR,
+        ENV_LOG_LEVEL: CONTAINER_LOG_LEVEL,
+        ENV_REGION: region,
+    }
+
+
+# --- Artifact layout ----------------------------------------------------------------------------
+ARTIFACT_NAME: Final = "model.tar.gz"
+ARTIFACT_CODE_DIR: Final = "code"
+REQUIREMENTS_FILE: Final = "requirements.txt"
+SAMPLES_FILE: Final = "samples.json"
+#: Git-ignored folder for built artifacts and runtime virtualenvs.
+BUILD_DIR: Final = "build"
+
+
+def artifact_key(sha256: str) -> str:
+    """Content-addressed S3 key of an artifact: a new artifact never overwrites an old one."""
+    return f"models/{sha256}/{ARTIFACT_NAME}"
+
+
+# --- Endpoint -----------------------------------------------------------------------------------
+#: Name of the single production variant. Stable: blue/green updates need the same names.
+DEFAULT_VARIANT: Final = "AllTraffic"
+LOG_GROUP_PREFIX: Final = "/aws/sagemaker/Endpoints/"
+METRICS_NAMESPACE_PREFIX: Final = "/aws/sagemaker/"
+
+# --- Content types ------------------------------------------------------------------------------
+CONTENT_JSON: Final = "application/json"
+CONTENT_CSV: Final = "text/csv"
+CONTENT_NPY: Final = "application/x-npy"
+
+# --- Limits (botocore sagemaker-runtime model; SageMaker developer guide) -----------------------
+#: InvokeEndpoint body limit for instance endpoints, in and out.
+MAX_PAYLOAD_BYTES: Final = 6 * 1024 * 1024
+#: InvokeEndpoint body limit for serverless endpoints.
+MAX_SERVERLESS_PAYLOAD_BYTES: Final = 4 * 1000 * 1000
+#: Seconds the model has to answer one invocation.
+INVOCATION_TIMEOUT_SECONDS: Final = 60
+
+# --- Stack outputs (the program exports these; the smoke test and plan read them) ---------------
+OUTPUT_ENDPOINT_NAME: Final = "endpointName"
+OUTPUT_ENDPOINT_ARN: Final = "endpointArn"
+OUTPUT_ENDPOINT_CONFIG_NAME: Final = "endpointConfigName"
+OUTPUT_MODEL_NAME: Final = "modelName"
+OUTPUT_MODEL_DATA_URL: Final = "modelDataUrl"
+OUTPUT_ARTIFACT_SHA256: Final = "artifactSha256"
+OUTPUT_IMAGE_URI: Final = "imageUri"
+OUTPUT_REGION: Final = "region"
+
+STACK_OUTPUTS: Final = (
+    OUTPUT_ENDPOINT_NAME,
+    OUTPUT_ENDPOINT_ARN,
+    OUTPUT_ENDPOINT_CONFIG_NAME,
+    OUTPUT_MODEL_NAME,
+    OUTPUT_MODEL_DATA_URL,
+    OUTPUT_ARTIFACT_SHA256,
+    OUTPUT_IMAGE_URI,
+    OUTPUT_REGION,
+)
+
+# --- Pulumi -------------------------------------------------------------------------------------
+PROJECT_NAME: Final = "skdeploy"
+CONFIG_NAMESPACE: Final = "skdeploy"
+COMPONENT_TYPE: Final = "skdeploy:index:SklearnEndpoint"

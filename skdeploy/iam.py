@@ -1,0 +1,121 @@
+"""Least-privilege IAM documents for the endpoint, as plain data that tests can read.
+
+The execution role may read exactly the artifact object, pull exactly the serving image, write
+its own endpoint's logs and put SageMaker metrics, and nothing else: no managed FullAccess
+policies, no ``*`` actions. ``ecr:GetAuthorizationToken`` and ``cloudwatch:PutMetricData`` are the
+two statements on ``Resource: "*"`` because AWS offers no narrower resource for them; the metric
+statement is narrowed by namespace instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skdeploy.constants import LOG_GROUP_PREFIX, METRICS_NAMESPACE_PREFIX
+
+PolicyDocument = dict[str, Any]
+
+#: Statements allowed to name ``Resource: "*"`` and why (also checked by the policy pack).
+WILDCARD_RESOURCE_SIDS: dict[str, str] = {
+    "PullImageAuthorization": "ecr:GetAuthorizationToken has no resource-level permissions",
+    "PutSageMakerMetrics": "cloudwatch:PutMetricData has no resource-level permissions; "
+    "narrowed by the cloudwatch:namespace condition",
+}
+
+
+def assume_role_policy(account_id: str) -> PolicyDocument:
+    """Trust policy: only SageMaker, and only on behalf of this account (confused deputy guard)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SageMakerAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def log_group_arn(partition: str, region: str, account_id: str, endpoint_name: str) -> str:
+    """ARN of the endpoint's log group, ``/aws/sagemaker/Endpoints/<name>``."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{LOG_GROUP_PREFIX}{endpoint_name}"
+
+
+def execution_role_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    artifact_object_arns: list[str],
+    image_repository_arns: list[str],
+    endpoint_name: str,
+) -> PolicyDocument:
+    """Inline policy of the execution role."""
+    log_group = log_group_arn(partition, region, account_id, endpoint_name)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadModelArtifact",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": sorted(artifact_object_arns),
+            },
+            {
+                "Sid": "PullImageAuthorization",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "PullServingImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                "Resource": sorted(set(image_repository_arns)),
+            },
+            {
+                "Sid": "WriteEndpointLogs",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                ],
+                "Resource": [log_group, f"{log_group}:log-stream:*"],
+            },
+            {
+                "Sid": "PutSageMakerMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": {
+                    "StringLike": {"cloudwatch:namespace": f"{METRICS_NAMESPACE_PREFIX}*"}
+                },
+            },
+        ],
+    }
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:
+    """Bucket policy that refuses any request not made over TLS."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }

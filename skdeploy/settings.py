@@ -1,0 +1,431 @@
+"""Per-stack settings: read once, validated all at once, frozen.
+
+This is the only module that touches ``pulumi.Config``. The Pulumi program and the ``skdeploy``
+command line both end in :func:`parse_settings`, so a stack file means the same thing to
+``pulumi up`` and to ``skdeploy check``/``serve``/``smoke``/``plan``:
+
+- :func:`from_pulumi_config` reads the engine's configuration (``pulumi up``, ``pulumi preview``,
+  and the mocks in the tests);
+- :func:`load_stack_settings` reads ``stacks/Pulumi.<stack>.yaml`` (plus the ``config:`` defaults
+  of ``Pulumi.yaml``) directly, for commands that run without the Pulumi CLI.
+
+Validation collects every problem and raises one :class:`SettingsError` that lists them all,
+before any resource is declared, so a bad stack file never half-deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from skdeploy.constants import CONFIG_NAMESPACE, REQUIREMENTS_FILE
+from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
+
+REGION_KEY: Final = "aws:region"
+SECRET: Final = "[secret]"  # noqa: S105 - the mask shown instead of a secret value
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(\.[a-z0-9]+)+$")
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_IMAGE_URI = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+_MODEL_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One ``skdeploy:`` key: its type, default and rule, as the README's settings table shows."""
+
+    key: str
+    type: str
+    default: str
+    rule: str
+
+
+#: Every key of the ``skdeploy:`` namespace. The README's table is written from this list.
+SETTINGS: Final[tuple[SettingSpec, ...]] = (
+    SettingSpec("modelDir", "path", "`model`", "a directory, relative to the project"),
+    SettingSpec("inferenceDir", "path", "`inference`", "a directory holding `inference.py`"),
+    SettingSpec(
+        "frameworkVersion",
+        "string",
+        f"`{DEFAULT_FRAMEWORK_VERSION}`",
+        "one of " + ", ".join(f"`{v}`" for v in FRAMEWORKS),
+    ),
+    SettingSpec("instanceType", "string", "`ml.m5.large`", "starts with `ml.`"),
+    SettingSpec("instanceCount", "integer", "`1`", "1 to 100 instances"),
+    SettingSpec(
+        "endpointName",
+        "string",
+        "`skdeploy-<stack>`",
+        "1-63 letters, digits and hyphens; stable across updates",
+    ),
+    SettingSpec(
+        "networkIsolation",
+        "boolean",
+        "on, unless `inference/requirements.txt` exists",
+        "cannot be on with a `requirements.txt` (the container pip-installs it at start)",
+    ),
+    SettingSpec(
+        "imageUri",
+        "string",
+        "resolved per region",
+        "an ECR image URI; overrides the prebuilt scikit-learn image",
+    ),
+    SettingSpec(
+        "modelFiles",
+        "list of strings",
+        "the `*.joblib` files of `modelDir`",
+        "file names inside `modelDir`, at least one",
+    ),
+    SettingSpec(
+        "tags",
+        "map of strings",
+        "`{}`",
+        "keys 1-128 characters, values up to 256, no `aws:` prefix; added to every resource",
+    ),
+)
+
+_KNOWN_KEYS: Final = frozenset(s.key for s in SETTINGS)
+
+
+class SettingsError(ValueError):
+    """Every problem found in one stack's settings, one per line."""
+
+    def __init__(self, stack: str, problems: list[str]) -> None:
+        self.stack = stack
+        self.problems = list(problems)
+        listing = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"stack {stack!r} has {len(self.problems)} invalid setting(s):\n{listing}")
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """Validated settings of one stack: plain values, no Pulumi types."""
+
+    stack: str
+    project_dir: Path
+    region: str
+    model_dir: Path
+    inference_dir: Path
+    framework_version: str
+    instance_type: str
+    instance_count: int
+    endpoint_name: str
+    network_isolation: bool
+    image_uri: str | None
+    model_files: tuple[str, ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def framework(self) -> Framework:
+        """The framework table entry of ``framework_version``."""
+        return FRAMEWORKS[self.framework_version]
+
+    @property
+    def requirements_file(self) -> Path:
+        """``requirements.txt`` of the handlers, which the container pip-installs at start."""
+        return self.inference_dir / REQUIREMENTS_FILE
+
+
+class _Problems:
+    """Collects problems while values are coerced, so that all of them are reported at once."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, value: object, rule: str) -> None:
+        shown = value if isinstance(value, str) else json.dumps(value, default=str)
+        self.items.append(f"{CONFIG_NAMESPACE}:{key} = {shown!s}: {rule}")
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def _as_object(value: object) -> object:
+    """Pulumi hands structured values to programs as JSON text; YAML hands them as objects."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def parse_settings(
+    raw: Mapping[str, object], *, stack: str, region: object, project_dir: Path
+) -> EndpointSettings:
+    """Validate raw ``skdeploy:`` values (keys without the namespace) into settings.
+
+    Raises :class:`SettingsError` listing every problem found.
+    """
+    problems = _Problems()
+    project_dir = project_dir.resolve()
+
+    for key in sorted(set(raw) - _KNOWN_KEYS):
+        problems.add(key, raw[key], "unknown key; known keys: " + ", ".join(sorted(_KNOWN_KEYS)))
+    for key in sorted(k for k, v in raw.items() if v == SECRET and k in _KNOWN_KEYS):
+        problems.add(key, SECRET, "must not be a secret (skdeploy settings are not sensitive)")
+
+    def get(key: str, default: object = None) -> object:
+        value = raw.get(key, default)
+        return default if value == SECRET else value
+
+    region_value = "" if region is None else region
+    if not isinstance(region_value, str) or not _REGION.match(region_value):
+        problems.items.append(
+            f"{REGION_KEY} = {region_value!s}: required; an AWS region such as us-east-1 "
+            f"(set it with `pulumi config set aws:region <region> -s {stack}`)"
+        )
+        region_value = str(region_value)
+
+    model_dir = _directory(problems, "modelDir", get("modelDir", "model"), project_dir)
+    inference_dir = _directory(
+        problems, "inferenceDir", get("inferenceDir", "inference"), project_dir
+    )
+    if inference_dir is not None and not (inference_dir / "inference.py").is_file():
+        problems.add("inferenceDir", get("inferenceDir", "inference"), "has no inference.py")
+
+    framework_version = get("frameworkVersion", DEFAULT_FRAMEWORK_VERSION)
+    if framework_version not in FRAMEWORKS:
+        problems.add(
+            "frameworkVersion",
+            framework_version,
+            "unknown framework version; supported: " + ", ".join(FRAMEWORKS),
+        )
+
+    instance_type = get("instanceType", "ml.m5.large")
+    if not isinstance(instance_type, str) or not _INSTANCE_TYPE.match(instance_type):
+        problems.add("instanceType", instance_type, "must start with `ml.`, e.g. ml.m5.large")
+
+    count_raw = get("instanceCount", 1)
+    instance_count = _as_int(count_raw)
+    if instance_count is None or not 1 <= instance_count <= 100:
+        problems.add("instanceCount", count_raw, "must be a whole number from 1 to 100")
+
+    endpoint_name = get("endpointName", f"skdeploy-{stack}")
+    if not isinstance(endpoint_name, str) or not _ENDPOINT_NAME.match(endpoint_name):
+        problems.add(
+            "endpointName",
+            endpoint_name,
+            "must be 1-63 letters, digits or hyphens, starting with a letter or digit",
+        )
+
+    requirements_present = (
+        inference_dir is not None and (inference_dir / REQUIREMENTS_FILE).is_file()
+    )
+    isolation_raw = get("networkIsolation")
+    network_isolation: bool | None = not requirements_present
+    if isolation_raw is not None:
+        network_isolation = _as_bool(isolation_raw)
+        if network_isolation is None:
+            problems.add("networkIsolation", isolation_raw, "must be true or false")
+        elif network_isolation and requirements_present:
+            problems.add(
+                "networkIsolation",
+                isolation_raw,
+                f"cannot be true while {REQUIREMENTS_FILE} exists in inferenceDir: the container "
+                "pip-installs it at every start, which fails without network access",
+            )
+
+    image_uri = get("imageUri")
+    if image_uri is not None and (
+        not isinstance(image_uri, str) or not _IMAGE_URI.match(image_uri)
+    ):
+        problems.add(
+            "imageUri",
+            image_uri,
+            "must be an ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
+        )
+
+    model_files = _model_files(problems, get("modelFiles"), model_dir)
+    tags = _tags(problems, get("tags", {}))
+
+    if problems.items:
+        raise SettingsError(stack, problems.items)
+    # Every branch above that leaves one of these unset has added a problem.
+    assert model_dir is not None
+    assert inference_dir is not None
+    assert isinstance(framework_version, str)
+    assert isinstance(instance_type, str)
+    assert isinstance(endpoint_name, str)
+    assert instance_count is not None
+    assert network_isolation is not None
+    return EndpointSettings(
+        stack=stack,
+        project_dir=project_dir,
+        region=region_value,
+        model_dir=model_dir,
+        inference_dir=inference_dir,
+        framework_version=framework_version,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        endpoint_name=endpoint_name,
+        network_isolation=network_isolation,
+        image_uri=image_uri if isinstance(image_uri, str) else None,
+        model_files=model_files,
+        tags=tags,
+    )
+
+
+def _directory(problems: _Problems, key: str, value: object, project_dir: Path) -> Path | None:
+    if not isinstance(value, str) or not value:
+        problems.add(key, value, "must be a directory path")
+        return None
+    path = (project_dir / value).resolve()
+    if not path.is_dir():
+        problems.add(key, value, f"directory {path} does not exist")
+        return None
+    return path
+
+
+def _model_files(problems: _Problems, value: object, model_dir: Path | None) -> tuple[str, ...]:
+    value = _as_object(value)
+    if value is None:
+        if model_dir is None:
+            return ()
+        found = tuple(sorted(p.name for p in model_dir.glob("*.joblib") if p.is_file()))
+        if not found:
+            problems.add("modelFiles", "(default)", f"no *.joblib file in {model_dir}")
+        return found
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        problems.add("modelFiles", value, "must be a non-empty list of file names")
+        return ()
+    names: list[str] = value
+    for name in names:
+        if not _MODEL_FILE.match(name):
+            problems.add("modelFiles", name, "must be a plain file name inside modelDir")
+        elif model_dir is not None and not (model_dir / name).is_file():
+            problems.add("modelFiles", name, f"file {model_dir / name} does not exist")
+    if len(set(names)) != len(names):
+        problems.add("modelFiles", value, "lists a file twice")
+    return tuple(sorted(set(names)))
+
+
+def _tags(problems: _Problems, value: object) -> dict[str, str]:
+    value = _as_object(value)
+    if not isinstance(value, dict):
+        problems.add("tags", value, "must be a map of strings to strings")
+        return {}
+    tags: dict[str, str] = {}
+    for key, tag_value in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            problems.add("tags", key, "tag keys are 1-128 characters and must not start with aws:")
+        elif not isinstance(tag_value, str | int | float) or isinstance(tag_value, bool):
+            problems.add("tags", {key: tag_value}, "tag values must be strings")
+        elif len(str(tag_value)) > 256:
+            problems.add("tags", key, "tag values are at most 256 characters")
+        else:
+            tags[key] = str(tag_value)
+    return tags
+
+
+# --- Sources ------------------------------------------------------------------------------------
+
+
+def from_pulumi_config(project_dir: Path) -> EndpointSettings:
+    """Read the running Pulumi program's configuration (``pulumi up``/``preview``, or mocks)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    prefix = f"{CONFIG_NAMESPACE}:"
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    raw: dict[str, object] = {}
+    for full_key in sorted(k for k in keys if k.startswith(prefix)):
+        key = full_key[len(prefix) :]
+        raw[key] = SECRET if runtime_config.is_config_secret(full_key) else config.get(key)
+    return parse_settings(
+        raw,
+        stack=pulumi.get_stack(),
+        region=pulumi.Config("aws").get("region"),
+        project_dir=project_dir,
+    )
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    """Where a stack's settings live (``stackConfigDir: stacks`` in Pulumi.yaml)."""
+    return project_dir / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(project_dir: Path) -> list[str]:
+    """Stacks that have a settings file, e.g. ``["dev", "prod", "staging"]``."""
+    return sorted(
+        p.name[len("Pulumi.") : -len(".yaml")]
+        for p in (project_dir / "stacks").glob("Pulumi.*.yaml")
+    )
+
+
+def read_stack_config(project_dir: Path, stack: str) -> dict[str, object]:
+    """The merged ``config:`` of Pulumi.yaml (defaults) and the stack file, secrets masked.
+
+    Values are returned as Pulumi's engine would hand them to the program: namespaced keys,
+    structured values kept as objects. A ``secure:`` value becomes :data:`SECRET`: the CLI never
+    needs (or decrypts) secrets.
+    """
+    path = stack_file(project_dir, stack)
+    if not path.is_file():
+        known = ", ".join(available_stacks(project_dir)) or "none"
+        raise SettingsError(stack, [f"no stack file {path} (stacks found: {known})"])
+    merged: dict[str, object] = {}
+    project_file = project_dir / "Pulumi.yaml"
+    if project_file.is_file():
+        project = _load_yaml(project_file, stack)
+        for key, decl in (project.get("config") or {}).items():
+            full_key = key if ":" in key else f"{CONFIG_NAMESPACE}:{key}"
+            if isinstance(decl, dict) and ("default" in decl or "value" in decl):
+                merged[full_key] = decl.get("value", decl.get("default"))
+            elif not isinstance(decl, dict):
+                merged[full_key] = decl
+    for key, value in (_load_yaml(path, stack).get("config") or {}).items():
+        merged[key] = SECRET if isinstance(value, dict) and "secure" in value else value
+    return merged
+
+
+def _load_yaml(path: Path, stack: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(stack, [f"{path} is not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise SettingsError(stack, [f"{path} must be a mapping with a config: section"])
+    return data
+
+
+def load_stack_settings(project_dir: Path, stack: str) -> EndpointSettings:
+    """Settings of ``stack`` read from its stack file, without the Pulumi CLI."""
+    config = read_stack_config(project_dir, stack)
+    prefix = f"{CONFIG_NAMESPACE}:"
+    raw = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+    return parse_settings(raw, stack=stack, region=config.get(REGION_KEY), project_dir=project_dir)
+
+
+def config_as_engine_strings(config: Mapping[str, object]) -> dict[str, str]:
+    """Encode stack-file values the way the Pulumi engine passes them (structured → JSON text)."""
+    encode: Callable[[object], str] = lambda v: (  # noqa: E731
+        v if isinstance(v, str) else json.dumps(v)
+    )
+    return {k: encode(v) for k, v in config.items()}
