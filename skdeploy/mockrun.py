@@ -120,7 +120,9 @@ class ProgramRun:
 
 
 def _suffix(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
-    basis = json.dumps(inputs, sort_keys=True, default=str) if type_ in REPLACED_ON_ANY_CHANGE else ""
+    basis = (
+        json.dumps(inputs, sort_keys=True, default=str) if type_ in REPLACED_ON_ANY_CHANGE else ""
+    )
     return hashlib.sha256(f"{type_}\0{name}\0{basis}".encode()).hexdigest()[:7]
 
 
@@ -159,17 +161,20 @@ class ProviderMocks(pulumi.runtime.Mocks):
         outputs.setdefault("arn", f"arn:aws:{service}:{region}:{account}:{physical}")
         return f"{physical}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+    def call(  # type: ignore[override]  # Mocks.call may return a plain dict (no failures)
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> dict[str, Any]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": MOCK_ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock",
                 "userId": "MOCKUSER",
                 "id": MOCK_ACCOUNT_ID,
             }
-        if args.token == "aws:index/getPartition:getPartition":
+        if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
-        if args.token == "aws:sagemaker/getPrebuiltEcrImage:getPrebuiltEcrImage":
+        if token == "aws:sagemaker/getPrebuiltEcrImage:getPrebuiltEcrImage":
             tag = str(args.args["imageTag"])
             region = str(args.args.get("region") or self.region)
             framework = get_framework(tag.removesuffix("-cpu-py3"))
@@ -179,7 +184,7 @@ class ProviderMocks(pulumi.runtime.Mocks):
                 "imageTag": tag,
                 "id": tag,
             }
-        raise NotImplementedError(f"no mock for data source {args.token}")
+        raise NotImplementedError(f"no mock for data source {token}")
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -189,8 +194,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.declared: list[DeclaredResource] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -248,7 +253,11 @@ def run_program(
         monitor.mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor
     )
     script = program or project_dir / "__main__.py"
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(script), run_name="__main__")))
+
+    def run_main() -> None:
+        runpy.run_path(str(script), run_name="__main__")
+
+    _sync_await(run_pulumi_func(run_main))
     root = runtime_settings.get_root_resource()
     exports: dict[str, Any] = {}
     for key, value in (getattr(root, "outputs", None) or {}).items():
