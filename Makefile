@@ -30,7 +30,7 @@ venv: .venv/.synced
 
 lint: venv
 	$(RUN) ruff check .
-	$(RUN) ruff format --check skdeploy tests bench policy __main__.py
+	$(RUN) ruff format --check .
 
 typecheck: venv
 	$(RUN) mypy

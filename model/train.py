@@ -64,17 +64,11 @@ def main(out_dir):
     with open(os.path.join(out_dir, "samples.json"), "w") as handle:
         json.dump(samples, handle, indent=2)
         handle.write("\n")
+    metrics = samples["metrics"]
     print(
-        "trained LinearRegression on %d rows (scikit-learn %s, numpy %s): holdout RMSE %.2f, "
-        "MAE %.2f, R2 %.4f"
-        % (
-            len(x_train),
-            sklearn.__version__,
-            np.__version__,
-            samples["metrics"]["rmse"],
-            samples["metrics"]["mae"],
-            samples["metrics"]["r2"],
-        )
+        f"trained LinearRegression on {len(x_train)} rows (scikit-learn {sklearn.__version__}, "
+        f"numpy {np.__version__}): holdout RMSE {metrics['rmse']:.2f}, MAE {metrics['mae']:.2f}, "
+        f"R2 {metrics['r2']:.4f}"
     )
 
 

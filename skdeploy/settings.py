@@ -28,7 +28,7 @@ from skdeploy.constants import CONFIG_NAMESPACE, REQUIREMENTS_FILE
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
 
 REGION_KEY: Final = "aws:region"
-SECRET: Final = "[secret]"  # noqa: S105 - the mask shown instead of a secret value
+SECRET: Final = "[secret]"
 
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(\.[a-z0-9]+)+$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -87,6 +87,88 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "file names inside `modelDir`, at least one",
     ),
     SettingSpec(
+        "allowVersionSkew",
+        "boolean",
+        "`false`",
+        "`true` turns a scikit-learn version mismatch between pickle and container into a warning",
+    ),
+    SettingSpec(
+        "serverless",
+        "map",
+        "off (instances)",
+        "`{memoryMb: 1024-6144 in steps of 1024 (2048), maxConcurrency: 1-200 (5), "
+        "provisionedConcurrency: 1-maxConcurrency (none)}`; excludes autoscaling, dataCapture, "
+        "vpc, networkIsolation and canary/linear deployment",
+    ),
+    SettingSpec(
+        "autoscaling",
+        "map",
+        "off",
+        "`{min: >= 1, max: >= min and <= 100, targetInvocationsPerInstance: > 0 (100), "
+        "scaleInCooldown: seconds (300), scaleOutCooldown: seconds (60)}`; instances only",
+    ),
+    SettingSpec(
+        "deployment",
+        "map",
+        "off (SageMaker's default update)",
+        "`{strategy: all-at-once, canary or linear, canaryPercent: 1-100 (10), "
+        "linearStepPercent: 1-100 (20), waitSeconds: 0-3600 (300), terminationWaitSeconds: 0-3600 "
+        "(0), maxExecutionSeconds: 600-14400 (3600), errorThreshold: 5XX errors a minute (5), "
+        "latencyThresholdMs: average model latency (1000), alarmTopicArn: SNS topic (none)}`: "
+        "blue/green with auto-rollback on two alarms",
+    ),
+    SettingSpec(
+        "dataCapture",
+        "map",
+        "off",
+        "`{samplingPercent: 1-100 (100), prefix: key prefix (datacapture), captureContent: "
+        "both, input or output (both), bucket: a bucket name (the artifact bucket)}`; "
+        "instances only",
+    ),
+    SettingSpec(
+        "kmsKeyArn",
+        "string",
+        "none (AES256)",
+        "a KMS key ARN: encrypts the artifact bucket, endpoint storage, captures and logs",
+    ),
+    SettingSpec(
+        "vpc",
+        "map",
+        "none",
+        "`{subnetIds: [...], securityGroupIds: [...]}`, both non-empty; instances only",
+    ),
+    SettingSpec(
+        "startupHealthCheckTimeoutSeconds",
+        "integer",
+        "SageMaker's (240)",
+        "60-3600 seconds; instances only",
+    ),
+    SettingSpec(
+        "modelDownloadTimeoutSeconds",
+        "integer",
+        "SageMaker's",
+        "60-3600 seconds; instances only",
+    ),
+    SettingSpec(
+        "logRetentionDays",
+        "integer",
+        "`30`",
+        "a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, "
+        "731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
+    ),
+    SettingSpec(
+        "protect",
+        "boolean",
+        "`false`",
+        "`true` protects the endpoint and the bucket from `pulumi destroy` (and retains them)",
+    ),
+    SettingSpec(
+        "allowEndpointReplacement",
+        "boolean",
+        "`false`",
+        "`true` accepts a new endpoint (downtime) when switching between serverless and instances",
+    ),
+    SettingSpec(
         "tags",
         "map of strings",
         "`{}`",
@@ -107,6 +189,87 @@ class SettingsError(ValueError):
         super().__init__(f"stack {stack!r} has {len(self.problems)} invalid setting(s):\n{listing}")
 
 
+LOG_RETENTION_DAYS: Final = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+DEPLOYMENT_STRATEGIES: Final = ("all-at-once", "canary", "linear")
+CAPTURE_CONTENT: Final = ("both", "input", "output")
+
+
+@dataclass(frozen=True)
+class ServerlessSettings:
+    """A serverless variant: memory in MB, concurrent invocations, optional provisioned ones."""
+
+    memory_mb: int = 2048
+    max_concurrency: int = 5
+    provisioned_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class AutoscalingSettings:
+    """Target tracking on invocations per instance, between ``min`` and ``max`` instances."""
+
+    min: int
+    max: int
+    target_invocations_per_instance: float = 100.0
+    scale_in_cooldown: int = 300
+    scale_out_cooldown: int = 60
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    """Blue/green update with traffic shifting and auto-rollback on the program's two alarms."""
+
+    strategy: str = "all-at-once"
+    canary_percent: int = 10
+    linear_step_percent: int = 20
+    wait_seconds: int = 300
+    termination_wait_seconds: int = 0
+    max_execution_seconds: int = 3600
+    error_threshold: int = 5
+    latency_threshold_ms: int = 1000
+    alarm_topic_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class DataCaptureSettings:
+    """Requests and/or responses written to S3 (``bucket`` None: the artifact bucket)."""
+
+    sampling_percent: int = 100
+    prefix: str = "datacapture"
+    capture_content: str = "both"
+    bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class VpcSettings:
+    """Subnets and security groups the model's containers run in."""
+
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class EndpointSettings:
     """Validated settings of one stack: plain values, no Pulumi types."""
@@ -124,6 +287,23 @@ class EndpointSettings:
     image_uri: str | None
     model_files: tuple[str, ...]
     tags: Mapping[str, str] = field(default_factory=dict)
+    allow_version_skew: bool = False
+    serverless: ServerlessSettings | None = None
+    autoscaling: AutoscalingSettings | None = None
+    deployment: DeploymentSettings | None = None
+    data_capture: DataCaptureSettings | None = None
+    kms_key_arn: str | None = None
+    vpc: VpcSettings | None = None
+    startup_health_check_timeout_seconds: int | None = None
+    model_download_timeout_seconds: int | None = None
+    log_retention_days: int = 30
+    protect: bool = False
+    allow_endpoint_replacement: bool = False
+
+    @property
+    def endpoint_kind(self) -> str:
+        """``serverless`` or ``instances``: AWS cannot turn one into the other in place."""
+        return "serverless" if self.serverless is not None else "instances"
 
     @property
     def framework(self) -> Framework:
@@ -238,7 +418,8 @@ def parse_settings(
         inference_dir is not None and (inference_dir / REQUIREMENTS_FILE).is_file()
     )
     isolation_raw = get("networkIsolation")
-    network_isolation: bool | None = not requirements_present
+    serverless_requested = raw.get("serverless") not in (None, SECRET)
+    network_isolation: bool | None = not requirements_present and not serverless_requested
     if isolation_raw is not None:
         network_isolation = _as_bool(isolation_raw)
         if network_isolation is None:
@@ -261,8 +442,16 @@ def parse_settings(
             "must be an ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
         )
 
+    skew_raw = get("allowVersionSkew", False)
+    allow_version_skew = _as_bool(skew_raw)
+    if allow_version_skew is None:
+        problems.add("allowVersionSkew", skew_raw, "must be true or false")
+
     model_files = _model_files(problems, get("modelFiles"), model_dir)
     tags = _tags(problems, get("tags", {}))
+    production = _production(
+        problems, get, network_isolation=isolation_raw is not None and bool(network_isolation)
+    )
 
     if problems.items:
         raise SettingsError(stack, problems.items)
@@ -288,7 +477,292 @@ def parse_settings(
         image_uri=image_uri if isinstance(image_uri, str) else None,
         model_files=model_files,
         tags=tags,
+        allow_version_skew=bool(allow_version_skew),
+        **production,
     )
+
+
+_KMS_KEY = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_SNS_TOPIC = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One member of a map setting: default, coercion, rule and the rule's wording."""
+
+    default: object
+    coerce: Callable[[object], object | None]
+    ok: Callable[[Any], bool]
+    rule: str
+
+
+def _int_field(default: int | None, low: int, high: int, rule: str = "") -> _Field:
+    return _Field(
+        default, _as_int, lambda v: low <= v <= high, rule or f"a whole number {low}-{high}"
+    )
+
+
+def _map(
+    problems: _Problems, key: str, value: object, fields: Mapping[str, _Field]
+) -> dict[str, Any] | None:
+    """Parse a map setting member by member; None when absent or invalid."""
+    value = _as_object(value)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.add(key, value, "must be a map with keys " + ", ".join(fields))
+        return None
+    valid = True
+    for unknown in sorted(set(value) - set(fields)):
+        problems.add(f"{key}.{unknown}", value[unknown], "unknown key; known: " + ", ".join(fields))
+        valid = False
+    parsed: dict[str, Any] = {}
+    for name, spec in fields.items():
+        raw = value.get(name, spec.default)
+        if raw is None:
+            parsed[name] = None
+            continue
+        coerced = spec.coerce(raw)
+        if coerced is None or not spec.ok(coerced):
+            problems.add(f"{key}.{name}", raw, spec.rule)
+            valid = False
+        parsed[name] = coerced
+    return parsed if valid else None
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _as_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _as_str_list(value: object) -> tuple[str, ...] | None:
+    value = _as_object(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _production(
+    problems: _Problems, get: Callable[..., object], *, network_isolation: bool
+) -> dict[str, Any]:
+    """The production keys (serverless, autoscaling, guardrails, capture, security, ...)."""
+    serverless = _map(
+        problems,
+        "serverless",
+        get("serverless"),
+        {
+            "memoryMb": _Field(
+                2048, _as_int, lambda v: v in range(1024, 6145, 1024), "1024-6144 in steps of 1024"
+            ),
+            "maxConcurrency": _int_field(5, 1, 200),
+            "provisionedConcurrency": _int_field(None, 1, 200),
+        },
+    )
+    autoscaling = _map(
+        problems,
+        "autoscaling",
+        get("autoscaling"),
+        {
+            "min": _int_field(None, 1, 100),
+            "max": _int_field(None, 1, 100),
+            "targetInvocationsPerInstance": _Field(
+                100.0, _as_float, lambda v: v > 0, "invocations per instance per minute, > 0"
+            ),
+            "scaleInCooldown": _int_field(300, 0, 86400, "seconds, 0-86400"),
+            "scaleOutCooldown": _int_field(60, 0, 86400, "seconds, 0-86400"),
+        },
+    )
+    deployment = _map(
+        problems,
+        "deployment",
+        get("deployment"),
+        {
+            "strategy": _Field(
+                "all-at-once",
+                _as_str,
+                lambda v: v in DEPLOYMENT_STRATEGIES,
+                "one of " + ", ".join(DEPLOYMENT_STRATEGIES),
+            ),
+            "canaryPercent": _int_field(10, 1, 100),
+            "linearStepPercent": _int_field(20, 1, 100),
+            "waitSeconds": _int_field(300, 0, 3600),
+            "terminationWaitSeconds": _int_field(0, 0, 3600),
+            "maxExecutionSeconds": _int_field(3600, 600, 14400),
+            "errorThreshold": _int_field(5, 1, 1_000_000, "5XX errors a minute, >= 1"),
+            "latencyThresholdMs": _int_field(1000, 1, 60_000, "milliseconds, 1-60000"),
+            "alarmTopicArn": _Field(
+                None, _as_str, lambda v: bool(_SNS_TOPIC.match(v)), "an SNS topic ARN"
+            ),
+        },
+    )
+    capture = _map(
+        problems,
+        "dataCapture",
+        get("dataCapture"),
+        {
+            "samplingPercent": _int_field(100, 1, 100),
+            "prefix": _Field(
+                "datacapture", _as_str, lambda v: bool(_PREFIX.match(v)), "an S3 key prefix"
+            ),
+            "captureContent": _Field(
+                "both", _as_str, lambda v: v in CAPTURE_CONTENT, "one of both, input, output"
+            ),
+            "bucket": _Field(None, _as_str, lambda v: bool(_BUCKET.match(v)), "an S3 bucket name"),
+        },
+    )
+    vpc = _map(
+        problems,
+        "vpc",
+        get("vpc"),
+        {
+            "subnetIds": _Field(
+                None, _as_str_list, lambda v: len(v) > 0, "a non-empty list of subnet ids"
+            ),
+            "securityGroupIds": _Field(
+                None, _as_str_list, lambda v: len(v) > 0, "a non-empty list of security group ids"
+            ),
+        },
+    )
+    if vpc is not None:
+        for member in ("subnetIds", "securityGroupIds"):
+            if vpc[member] is None:
+                problems.add(
+                    f"vpc.{member}", "(missing)", "a VPC needs subnets and security groups"
+                )
+                vpc = None
+                break
+
+    kms_raw = get("kmsKeyArn")
+    if kms_raw is not None and (not isinstance(kms_raw, str) or not _KMS_KEY.match(kms_raw)):
+        problems.add(
+            "kmsKeyArn", kms_raw, "must be a KMS key ARN: arn:aws:kms:<region>:<acct>:key/<id>"
+        )
+    timeouts: dict[str, int | None] = {}
+    for key in ("startupHealthCheckTimeoutSeconds", "modelDownloadTimeoutSeconds"):
+        raw = get(key)
+        timeouts[key] = None if raw is None else _as_int(raw)
+        if raw is not None and (timeouts[key] is None or not 60 <= (timeouts[key] or 0) <= 3600):
+            problems.add(key, raw, "must be 60-3600 seconds")
+    retention_raw = get("logRetentionDays", 30)
+    retention = _as_int(retention_raw)
+    if retention not in LOG_RETENTION_DAYS:
+        problems.add(
+            "logRetentionDays",
+            retention_raw,
+            "must be one of " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+        )
+    flags: dict[str, bool] = {}
+    for key in ("protect", "allowEndpointReplacement"):
+        raw = get(key, False)
+        flag = _as_bool(raw)
+        if flag is None:
+            problems.add(key, raw, "must be true or false")
+        flags[key] = bool(flag)
+
+    if autoscaling is not None and autoscaling["min"] is None:
+        problems.add("autoscaling.min", "(missing)", "autoscaling needs min and max")
+    if autoscaling is not None and autoscaling["max"] is None:
+        problems.add("autoscaling.max", "(missing)", "autoscaling needs min and max")
+    if (
+        autoscaling is not None
+        and autoscaling["min"] is not None
+        and autoscaling["max"] is not None
+        and autoscaling["min"] > autoscaling["max"]
+    ):
+        problems.add("autoscaling", get("autoscaling"), "min must not exceed max")
+    if (
+        serverless is not None
+        and serverless["provisionedConcurrency"] is not None
+        and serverless["provisionedConcurrency"] > serverless["maxConcurrency"]
+    ):
+        problems.add(
+            "serverless.provisionedConcurrency",
+            serverless["provisionedConcurrency"],
+            "must not exceed maxConcurrency",
+        )
+    if get("serverless") is not None:
+        reason = "AWS does not support it on serverless endpoints"
+        for key, present in (
+            ("autoscaling", get("autoscaling") is not None),
+            ("dataCapture", get("dataCapture") is not None),
+            ("vpc", get("vpc") is not None),
+            ("networkIsolation", network_isolation),
+            (
+                "startupHealthCheckTimeoutSeconds",
+                get("startupHealthCheckTimeoutSeconds") is not None,
+            ),
+            ("modelDownloadTimeoutSeconds", get("modelDownloadTimeoutSeconds") is not None),
+        ):
+            if present:
+                problems.add(key, get(key), f"cannot be combined with serverless: {reason}")
+        if deployment is not None and deployment["strategy"] != "all-at-once":
+            problems.add(
+                "deployment.strategy",
+                deployment["strategy"],
+                "serverless endpoints take all-at-once blue/green only: canary and linear "
+                "traffic shifting need instance capacity",
+            )
+
+    return {
+        "serverless": None
+        if serverless is None
+        else ServerlessSettings(
+            serverless["memoryMb"],
+            serverless["maxConcurrency"],
+            serverless["provisionedConcurrency"],
+        ),
+        "autoscaling": None
+        if autoscaling is None or autoscaling["min"] is None or autoscaling["max"] is None
+        else AutoscalingSettings(
+            autoscaling["min"],
+            autoscaling["max"],
+            autoscaling["targetInvocationsPerInstance"],
+            autoscaling["scaleInCooldown"],
+            autoscaling["scaleOutCooldown"],
+        ),
+        "deployment": None
+        if deployment is None
+        else DeploymentSettings(
+            deployment["strategy"],
+            deployment["canaryPercent"],
+            deployment["linearStepPercent"],
+            deployment["waitSeconds"],
+            deployment["terminationWaitSeconds"],
+            deployment["maxExecutionSeconds"],
+            deployment["errorThreshold"],
+            deployment["latencyThresholdMs"],
+            deployment["alarmTopicArn"],
+        ),
+        "data_capture": None
+        if capture is None
+        else DataCaptureSettings(
+            capture["samplingPercent"],
+            capture["prefix"],
+            capture["captureContent"],
+            capture["bucket"],
+        ),
+        "kms_key_arn": kms_raw if isinstance(kms_raw, str) else None,
+        "vpc": None if vpc is None else VpcSettings(vpc["subnetIds"], vpc["securityGroupIds"]),
+        "startup_health_check_timeout_seconds": timeouts["startupHealthCheckTimeoutSeconds"],
+        "model_download_timeout_seconds": timeouts["modelDownloadTimeoutSeconds"],
+        "log_retention_days": retention if retention is not None else 30,
+        "protect": flags["protect"],
+        "allow_endpoint_replacement": flags["allowEndpointReplacement"],
+    }
 
 
 def _directory(problems: _Problems, key: str, value: object, project_dir: Path) -> Path | None:

@@ -19,7 +19,9 @@ def settings_table() -> str:
 
 def test_the_settings_table_matches_the_code() -> None:
     """Every settings key, type, default and rule in the README is the one the code enforces."""
-    match = re.search(r"<!-- settings-table:[^>]*-->\n(.*?)\n<!-- /settings-table -->", README, re.S)
+    match = re.search(
+        r"<!-- settings-table:[^>]*-->\n(.*?)\n<!-- /settings-table -->", README, re.S
+    )
     assert match, "settings table markers missing from README.md"
     assert match.group(1) == settings_table()
 

@@ -1,0 +1,583 @@
+"""Serving handlers for a scikit-learn model in the SageMaker scikit-learn container.
+
+This file ships inside ``model.tar.gz`` as ``code/inference.py``. The container (``serving.py``
+of aws/sagemaker-scikit-learn-container, built on ``sagemaker-containers`` 2.8.6) imports it and
+calls, for every ``POST /invocations``::
+
+    data = input_fn(body, content_type)     # body: str for exactly application/json or
+    result = predict_fn(data, model)        # text/csv, bytes for anything else
+    response = output_fn(result, accept)
+
+It runs under the container's interpreter (Python 3.9 for the 1.2-1 image), so it keeps to
+Python 3.9 syntax and imports only what the container has: the standard library, numpy,
+scikit-learn and joblib at import time; pandas (for feature names) and werkzeug (Flask's
+response class) only where they are needed, so the module also imports where they are absent.
+
+Why the handlers never raise for bad input
+    ``sagemaker-containers`` 2.8.6 wraps every handler it is given (and the sklearn container
+    always gives it one) so that any exception raised becomes a ``ClientError``; its 415/406
+    branches never fire and every bad request is answered with a 500 HTML page. So ``input_fn``
+    returns a :class:`Rejection` (status + message) instead of raising, ``predict_fn`` passes it
+    through, and ``output_fn`` turns it into a response with that status. ``output_fn`` returns
+    a werkzeug ``Response``: the container's transformer hands any non-tuple result straight to
+    Flask, which keeps its status code.
+
+Request (Content-Type; parameters such as ``charset`` are allowed, types are case-insensitive)
+    ``text/csv``
+        One sample per line, numbers separated by commas, no header. Always 2-D: a single line
+        is one sample, never a column of features.
+    ``application/json``
+        ``{"instances": [[...], ...]}``, a bare list of rows ``[[...], ...]``, or a list of
+        objects keyed by feature name ``[{"a": 1, "b": 2}, ...]`` (optionally inside
+        ``{"instances": ...}``). Objects need a model fitted on a DataFrame
+        (``feature_names_in_``); every object must carry exactly those names, and the values may
+        be strings when the model's pipeline encodes them. ``null`` is a missing value (NaN).
+    ``application/x-npy``
+        One 2-D numeric ``.npy`` array, read with ``allow_pickle=False``: a request body is never
+        unpickled.
+
+Probabilities (classifiers with ``predict_proba``)
+    Ask with ``"probabilities": true`` in a JSON object body, or with the Content-Type
+    parameter ``probabilities=true`` (any content type, e.g. ``text/csv; probabilities=true``).
+    A model without ``predict_proba`` (a regressor) answers 400.
+
+Response (Accept; a list with q-values is honoured, ``*/*`` or none means JSON)
+    ``application/json``
+        ``{"predictions": [...]}``; with probabilities also ``"probabilities": [[...], ...]``
+        (one row per sample) and ``"classes": [...]`` (the column order).
+    ``text/csv``
+        One line per sample; with probabilities the prediction is followed by one probability
+        per class, in the order of the model's ``classes_`` (sorted).
+    ``application/x-npy``
+        The predictions as one ``.npy`` array (no probabilities: ask for JSON or CSV).
+
+Status codes
+    200 success; 400 malformed body, empty body, non-numeric value, wrong number of features,
+    missing or unknown feature names, a value the model rejects (its ``ValueError``/
+    ``TypeError``, such as NaN for a model that does not accept missing values), probabilities
+    from a model without ``predict_proba``; 406 no supported type in Accept, or probabilities
+    asked for as ``.npy``; 415 unsupported Content-Type or charset. Every error body is JSON:
+    ``{"error": "<what is wrong>"}``. A fault of the model itself (not fitted, not loadable)
+    still raises, and is a 500.
+"""
+
+import codecs
+import csv
+import glob
+import io
+import json
+import logging
+import os
+from http import HTTPStatus
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import joblib
+import numpy as np
+from sklearn.exceptions import NotFittedError
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+CSV = "text/csv"
+NPY = "application/x-npy"
+#: Response types in the order a wildcard (``*/*``) prefers them.
+RESPONSE_TYPES = (JSON, CSV, NPY)
+MODEL_SUFFIX = ".joblib"
+#: Top-level fields a JSON object body may carry.
+JSON_FIELDS = ("instances", "probabilities")
+
+
+class Rejection:
+    """A request the client got wrong: the HTTP status to answer and a message saying why.
+
+    Returned, never raised, so that the container answers with ``status`` rather than 500.
+    """
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = int(status)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return "Rejection(%d, %r)" % (self.status, self.message)
+
+
+class Batch:
+    """A parsed request: samples (a 2-D float64 ndarray or Records) and the probabilities flag."""
+
+    __slots__ = ("data", "probabilities")
+
+    def __init__(self, data: Any, probabilities: bool = False) -> None:
+        self.data = data
+        self.probabilities = probabilities
+
+
+class Records:
+    """JSON objects keyed by feature name, all with the same keys; ordered once the model is known.
+
+    ``input_fn`` cannot see the model, so the DataFrame is built in ``predict_fn``.
+    """
+
+    __slots__ = ("names", "records")
+
+    def __init__(self, records: List[Dict[str, Any]], names: List[str]) -> None:
+        self.records = records
+        self.names = set(names)
+
+
+class Prediction:
+    """What ``predict_fn`` returns: predictions, and probabilities with their classes if asked."""
+
+    __slots__ = ("classes", "predictions", "probabilities")
+
+    def __init__(
+        self,
+        predictions: np.ndarray,
+        probabilities: Optional[Any] = None,
+        classes: Optional[Any] = None,
+    ) -> None:
+        self.predictions = predictions
+        self.probabilities = probabilities
+        self.classes = classes
+
+
+def model_fn(model_dir: str) -> Any:
+    """Load the single ``*.joblib`` file at the top of ``model_dir``.
+
+    Called once per worker, on its first request. Raising here is right: the endpoint must not
+    pass its health checks without a model, and the message says which files were there.
+    """
+    paths = sorted(glob.glob(os.path.join(glob.escape(model_dir), "*" + MODEL_SUFFIX)))
+    if len(paths) != 1:
+        found = sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []
+        raise FileNotFoundError(
+            "expected exactly one %s file in %s, found %d (directory holds: %s)"
+            % (MODEL_SUFFIX, model_dir, len(paths), ", ".join(found) or "nothing")
+        )
+    model = joblib.load(paths[0])
+    logger.info(
+        "loaded %s from %s (features: %s)",
+        type(model).__name__,
+        paths[0],
+        getattr(model, "n_features_in_", "unknown"),
+    )
+    return model
+
+
+def input_fn(body: Union[str, bytes], content_type: Optional[str]) -> Union[Batch, Rejection]:
+    """Parse a request body into a :class:`Batch`, or describe what is wrong in a Rejection.
+
+    ``content_type`` may carry parameters (``charset``, ``probabilities``); a missing one is
+    read as JSON, as the container does.
+    """
+    media_type, params = _parse_media_type(content_type or JSON)
+    if media_type not in (JSON, CSV, NPY):
+        return Rejection(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported Content-Type %r; send %s" % (content_type, ", ".join((JSON, CSV, NPY))),
+        )
+    probabilities = _flag(params.get("probabilities", "false"))
+    if probabilities is None:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "Content-Type parameter probabilities must be true or false, got %r"
+            % params["probabilities"],
+        )
+    if media_type == NPY:
+        parsed = _parse_npy(body)
+    else:
+        text = _decode(body, params.get("charset", "utf-8"))
+        if isinstance(text, Rejection):
+            return text
+        if not text.strip():
+            return Rejection(HTTPStatus.BAD_REQUEST, "empty request body")
+        parsed = _parse_csv(text) if media_type == CSV else _parse_json(text)
+    if isinstance(parsed, Rejection):
+        return parsed
+    parsed.probabilities = parsed.probabilities or probabilities
+    return parsed
+
+
+def predict_fn(data: Union[Batch, Rejection], model: Any) -> Union[Prediction, Rejection]:
+    """Check the batch against the model, then predict (and add probabilities if asked).
+
+    A Rejection from ``input_fn`` passes through untouched. A ``ValueError`` or ``TypeError`` from
+    the model itself is scikit-learn refusing the values (NaN, strings, ...), so it becomes a 400
+    carrying scikit-learn's message; anything else is a server fault and is raised.
+    """
+    if isinstance(data, Rejection):
+        return data
+    if not isinstance(data, Batch):
+        data = Batch(data)
+    samples = _conform(data.data, model)
+    if isinstance(samples, Rejection):
+        return samples
+    if data.probabilities and not hasattr(model, "predict_proba"):
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "probabilities were requested but %s has no predict_proba (not a classifier?)"
+            % type(model).__name__,
+        )
+    try:
+        predictions = np.asarray(model.predict(samples))
+        if not data.probabilities:
+            return Prediction(predictions)
+        probabilities = model.predict_proba(samples)
+    except NotFittedError:
+        raise
+    except (ValueError, TypeError) as error:
+        return Rejection(HTTPStatus.BAD_REQUEST, "the model rejected the input: %s" % error)
+    return Prediction(predictions, probabilities, getattr(model, "classes_", None))
+
+
+def output_fn(prediction: Union[Prediction, Rejection], accept: Optional[str]) -> Any:
+    """Encode a Prediction in the best type the Accept header allows, or answer a Rejection.
+
+    Returns a werkzeug ``Response`` in every case, so the status code (200, 400, 406, 415)
+    reaches the client unchanged. Error bodies are always JSON.
+    """
+    if isinstance(prediction, Rejection):
+        return _error_response(prediction)
+    if not isinstance(prediction, Prediction):
+        prediction = Prediction(np.asarray(prediction))
+    response_type = _negotiate(accept)
+    if response_type is None:
+        return _error_response(
+            Rejection(
+                HTTPStatus.NOT_ACCEPTABLE,
+                "cannot answer in %r; accept one of %s" % (accept, ", ".join(RESPONSE_TYPES)),
+            )
+        )
+    if response_type == JSON:
+        return _response(_encode_json(prediction), HTTPStatus.OK, JSON)
+    if response_type == CSV:
+        body = _encode_csv(prediction)
+        if isinstance(body, Rejection):
+            return _error_response(body)
+        return _response(body, HTTPStatus.OK, CSV)
+    if prediction.probabilities is not None:
+        return _error_response(
+            Rejection(
+                HTTPStatus.NOT_ACCEPTABLE,
+                "%s carries predictions only; accept %s or %s to get probabilities"
+                % (NPY, JSON, CSV),
+            )
+        )
+    return _response(_encode_npy(prediction.predictions), HTTPStatus.OK, NPY)
+
+
+# --- Content negotiation ------------------------------------------------------------------------
+
+
+def _parse_media_type(value: str) -> Tuple[str, Dict[str, str]]:
+    """Split ``type/subtype; key=value`` into a lower-cased type and its parameters."""
+    parts = value.split(";")
+    params = {}
+    for part in parts[1:]:
+        key, _, val = part.partition("=")
+        params[key.strip().lower()] = val.strip().strip('"')
+    return parts[0].strip().lower(), params
+
+
+def _flag(value: str) -> Optional[bool]:
+    """``true``/``false`` (any case) as a bool; anything else is None."""
+    return {"true": True, "false": False}.get(value.strip().lower())
+
+
+def _negotiate(accept: Optional[str]) -> Optional[str]:
+    """Pick the response type from an Accept header; None when nothing offered is supported.
+
+    Entries are tried by descending q-value, then in the client's order; an unreadable q counts
+    as 1. ``q=0`` refuses a type, also for wildcards: ``*/*`` (and ``application/*``) give the
+    first of JSON, CSV, NPY not refused, ``text/*`` gives CSV.
+    """
+    if accept is None or not accept.strip():
+        return JSON
+    offers = []
+    refused = set()
+    for position, entry in enumerate(accept.split(",")):
+        media_type, params = _parse_media_type(entry)
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            quality = 1.0
+        if quality <= 0:
+            refused.add(media_type)
+        elif media_type:
+            offers.append((-quality, position, media_type))
+    for _, _, media_type in sorted(offers):
+        candidates: Tuple[str, ...]
+        if media_type in ("*/*", "*"):
+            candidates = RESPONSE_TYPES
+        else:
+            candidates = tuple(
+                candidate
+                for candidate in RESPONSE_TYPES
+                if media_type in (candidate, candidate.split("/")[0] + "/*")
+            )
+        for candidate in candidates:
+            if candidate not in refused:
+                return candidate
+    return None
+
+
+# --- Parsing ------------------------------------------------------------------------------------
+
+
+def _decode(body: Union[str, bytes], charset: str) -> Union[str, Rejection]:
+    """Bytes to text with the request's charset (utf-8 by default; a BOM is dropped)."""
+    if isinstance(body, str):
+        return body
+    try:
+        codec = codecs.lookup(charset)
+    except LookupError:
+        return Rejection(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported charset %r" % charset)
+    try:
+        text = bytes(body).decode(codec.name)
+    except UnicodeDecodeError as error:
+        return Rejection(HTTPStatus.BAD_REQUEST, "body is not valid %s: %s" % (charset, error))
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _parse_csv(text: str) -> Union[Batch, Rejection]:
+    """Rows of comma-separated numbers, with numpy's C parser (several times np.genfromtxt)."""
+    try:
+        samples = np.loadtxt(
+            io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None
+        )
+    except ValueError as error:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "malformed CSV (expected rows of comma-separated numbers, no header): %s" % error,
+        )
+    return _checked(samples)
+
+
+def _parse_json(text: str) -> Union[Batch, Rejection]:
+    """``{"instances": ...}``, a list of rows, or a list of objects keyed by feature name."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        return Rejection(HTTPStatus.BAD_REQUEST, "malformed JSON: %s" % error)
+    probabilities = False
+    if isinstance(document, dict):
+        unknown = sorted(set(document) - set(JSON_FIELDS))
+        if unknown or "instances" not in document:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "a JSON object body needs 'instances' and may have 'probabilities'; got fields %s"
+                % ", ".join(repr(key) for key in sorted(document)),
+            )
+        probabilities = document.get("probabilities", False)
+        if not isinstance(probabilities, bool):
+            return Rejection(HTTPStatus.BAD_REQUEST, "'probabilities' must be true or false")
+        document = document["instances"]
+    if not isinstance(document, list) or not document:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            'expected a non-empty list of rows, e.g. [[1.0, 2.0]] or [{"a": 1.0}]',
+        )
+    if isinstance(document[0], dict):
+        parsed = _records(document)
+    elif isinstance(document[0], list):
+        parsed = _rows(document)
+    else:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "each instance must be a list of numbers or an object keyed by feature name; "
+            "wrap a single sample in a list: [[1.0, 2.0]]",
+        )
+    if isinstance(parsed, Batch):
+        parsed.probabilities = probabilities
+    return parsed
+
+
+def _rows(rows: List[Any]) -> Union[Batch, Rejection]:
+    """A list of equal-length lists of numbers (``null`` = NaN) as a float64 matrix."""
+    shape_error = Rejection(
+        HTTPStatus.BAD_REQUEST, "each row must be a flat list of numbers, all of the same length"
+    )
+    try:
+        samples = np.asarray(rows)
+    except ValueError:
+        return shape_error
+    if samples.ndim != 2:
+        return shape_error
+    if samples.dtype.kind == "O":
+        if not all(_is_number_or_null(value) for value in samples.flat):
+            return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
+        samples = samples.astype(np.float64)
+    elif samples.dtype.kind not in "iuf":
+        return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
+    return _checked(samples.astype(np.float64, copy=False))
+
+
+def _is_number_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _records(records: List[Any]) -> Union[Batch, Rejection]:
+    """Objects keyed by feature name; every object must have the same keys."""
+    names = list(records[0])
+    expected = set(names)
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "instance %d is not an object; do not mix rows and objects" % index,
+            )
+        if set(record) != expected:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "instance %d has keys %s, instance 0 has %s"
+                % (index, sorted(record), sorted(expected)),
+            )
+    if not names:
+        return Rejection(HTTPStatus.BAD_REQUEST, "instances are empty objects")
+    return Batch(Records(records, names))
+
+
+def _parse_npy(body: Union[str, bytes]) -> Union[Batch, Rejection]:
+    """One ``.npy`` array, never unpickled; numeric and 2-D."""
+    if isinstance(body, str):
+        return Rejection(HTTPStatus.BAD_REQUEST, "%s body must be binary" % NPY)
+    if not body:
+        return Rejection(HTTPStatus.BAD_REQUEST, "empty request body")
+    try:
+        samples = np.lib.format.read_array(io.BytesIO(body), allow_pickle=False)
+    except Exception as error:  # any failure to read the body is the body's fault
+        return Rejection(HTTPStatus.BAD_REQUEST, "malformed .npy body: %s" % error)
+    if samples.dtype.kind not in "iuf":
+        return Rejection(
+            HTTPStatus.BAD_REQUEST, "the .npy array must be numeric, got dtype %s" % samples.dtype
+        )
+    if samples.ndim != 2:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "the .npy array must be 2-D (samples x features), got shape %s" % (samples.shape,),
+        )
+    return _checked(samples.astype(np.float64, copy=False))
+
+
+def _checked(samples: np.ndarray) -> Union[Batch, Rejection]:
+    """At least one sample with at least one feature."""
+    if samples.shape[0] == 0 or samples.shape[1] == 0:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "no samples or no features in the request: shape %s" % (samples.shape,),
+        )
+    return Batch(samples)
+
+
+# --- Matching the model -------------------------------------------------------------------------
+
+
+def _conform(samples: Any, model: Any) -> Any:
+    """Check the samples' width or feature names against the model; return what it should get.
+
+    A model fitted on a DataFrame receives a DataFrame in its own column order, also for plain
+    rows (scikit-learn would otherwise warn on every request). Anything but rows or records (a
+    caller's own DataFrame) goes to the model as it is.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    expected = getattr(model, "n_features_in_", None)
+    if isinstance(samples, np.ndarray):
+        width = samples.shape[1]
+        if expected is not None and width != expected:
+            detail = " (%s)" % ", ".join(map(str, names)) if names is not None else ""
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "expected %d features per row%s, got %d" % (expected, detail, width),
+            )
+        if names is None:
+            return samples
+        import pandas as pd  # feature names come from a DataFrame: the container has pandas
+
+        return pd.DataFrame(samples, columns=list(names))
+    if not isinstance(samples, Records):
+        return samples
+    if names is None:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "this model was fitted without feature names; send each row as a list of %s numbers"
+            % (expected if expected is not None else "its"),
+        )
+    known = set(names)
+    missing = [name for name in names if name not in samples.names]
+    unknown = [name for name in samples.names if name not in known]
+    if missing or unknown:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "feature names do not match the model: missing %s; unknown %s"
+            % (", ".join(map(str, missing)) or "none", ", ".join(map(str, unknown)) or "none"),
+        )
+    import pandas as pd
+
+    return pd.DataFrame(samples.records, columns=list(names))
+
+
+# --- Encoding -----------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays inside object arrays as plain Python values for json."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError("cannot encode %s as JSON" % type(value).__name__)
+
+
+def _encode_json(prediction: Prediction) -> str:
+    document: Dict[str, Any] = {"predictions": prediction.predictions.tolist()}
+    if prediction.probabilities is not None:
+        document["probabilities"] = _tolist(prediction.probabilities)
+        document["classes"] = _tolist(prediction.classes)
+    return json.dumps(document, default=_plain)
+
+
+def _tolist(value: Any) -> Any:
+    """Arrays, or lists of arrays (multi-output classifiers), as nested lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_tolist(item) for item in value]
+    return value
+
+
+def _encode_csv(prediction: Prediction) -> Union[str, Rejection]:
+    """One line per sample: the prediction(s), then the class probabilities if asked."""
+    predictions = prediction.predictions
+    rows = predictions.reshape(len(predictions), -1).tolist()
+    if prediction.probabilities is not None:
+        if not isinstance(prediction.probabilities, np.ndarray):
+            return Rejection(
+                HTTPStatus.NOT_ACCEPTABLE,
+                "probabilities of a multi-output classifier are only available as %s" % JSON,
+            )
+        for index, probabilities in enumerate(prediction.probabilities.tolist()):
+            rows[index].extend(probabilities)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def _encode_npy(predictions: np.ndarray) -> bytes:
+    """The predictions as ``.npy``; object arrays (string labels) become unicode, not pickles."""
+    if predictions.dtype.kind == "O":
+        predictions = predictions.astype(str)
+    out = io.BytesIO()
+    np.save(out, predictions, allow_pickle=False)
+    return out.getvalue()
+
+
+def _response(body: Union[str, bytes], status: int, mimetype: str) -> Any:
+    from werkzeug.wrappers import Response  # a Flask dependency: present wherever Flask serves
+
+    return Response(body, status=int(status), mimetype=mimetype)
+
+
+def _error_response(rejection: Rejection) -> Any:
+    logger.info("rejected request with %d: %s", rejection.status, rejection.message)
+    return _response(json.dumps({"error": rejection.message}), rejection.status, JSON)

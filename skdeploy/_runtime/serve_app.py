@@ -1,0 +1,398 @@
+"""The server side of ``skdeploy serve``: what runs behind a SageMaker scikit-learn endpoint.
+
+This file runs INSIDE the runtime virtualenv (the container's Python and its pinned packages),
+never in skdeploy's own interpreter: it must not import skdeploy and keeps to Python 3.9 syntax.
+``skdeploy.local`` starts it and passes everything it needs through environment variables: the
+container's own (``SAGEMAKER_*``, with ``SAGEMAKER_BASE_DIR`` pointing at a temporary ``opt/ml``)
+and one JSON document in ``SKDEPLOY_LOCAL_ENDPOINT`` describing the emulated endpoint.
+
+Three layers, outermost first, each copying one real component:
+
+1. **SageMaker Runtime** (``POST /endpoints/<name>/invocations``, what boto3's
+   ``sagemaker-runtime`` client calls): unknown endpoint names, oversize bodies and container
+   errors are answered with the service's error shapes, so that botocore raises the same
+   exceptions (``ValidationError``, ``ModelError`` with ``OriginalStatusCode``...) as against AWS.
+2. **nginx** (``sagemaker_containers/etc/nginx.conf.template``): only paths matching
+   ``^/(ping|invocations|execution-parameters)`` reach the model server; anything else is a 404
+   with the body ``{}``. No body-size limit on this path (``client_max_body_size 0``).
+3. **The container's serving module** (``sagemaker_sklearn_container/serving.py``, which is not
+   on PyPI, so its behaviour is reproduced here on top of the library it wraps,
+   ``sagemaker_containers.beta.framework``): the user module is imported and ``model_fn``
+   called lazily, on the first request each gunicorn worker receives; handlers are resolved with
+   ``getattr(user_module, name, default)``; ``transform_fn`` may not be combined with the other
+   three (``UserError``); the library's ``transformer.Transformer`` and ``worker.Worker`` do
+   the rest, including their quirks (every handler error becomes a 500).
+
+``python serve_app.py --check`` does at once what the container does lazily: copy the code the
+way ``server.start`` does, import the user module, resolve the handlers and call ``model_fn``.
+A broken model then fails in seconds with its traceback instead of failing health checks for
+twenty minutes. Run by gunicorn, the WSGI callable is :func:`app`.
+"""
+
+import importlib
+import io
+import json
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+import uuid
+from urllib.parse import unquote
+
+# The container's serving.py configures logging at import, before the library does.
+logging.basicConfig(format="%(asctime)s %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
+logger = logging.getLogger("skdeploy.serve")
+
+#: The one environment variable skdeploy.local fills with this endpoint's description (JSON).
+CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
+
+#: nginx's ``location ~ ^/(ping|invocations|execution-parameters)``: a prefix match, as nginx does.
+FORWARDED_PATHS = re.compile(r"^/(ping|invocations|execution-parameters)")
+#: InvokeEndpoint's route in SageMaker Runtime (botocore: /endpoints/{EndpointName}/invocations).
+RUNTIME_ROUTE = re.compile(r"^/endpoints/([^/]+)/invocations$")
+
+#: Request headers SageMaker Runtime forwards to the container; it strips every other header.
+FORWARDED_HEADERS = (
+    "CONTENT_TYPE",
+    "HTTP_ACCEPT",
+    "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES",
+    "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID",
+    "HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL",
+)
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+#: Botocore's Message shape is at most 2048 characters.
+MAX_MESSAGE = 2048
+_CHUNK = 1 << 16
+
+
+def endpoint_config():
+    """The emulated endpoint: name, region, account, variant, log group and payload limit."""
+    return json.loads(os.environ[CONFIG_ENV])
+
+
+# --- Layer 3: the container's serving module ---------------------------------------------------
+
+
+class UserError(Exception):
+    """The container's ``sagemaker_sklearn_container.exceptions.UserError``."""
+
+
+def _framework():
+    # Imported late: sagemaker_containers reads SAGEMAKER_BASE_DIR when first imported.
+    from sagemaker_containers.beta import framework
+
+    return framework
+
+
+def default_model_fn(model_dir):
+    """No default loader: the library raises NotImplementedError asking for a model_fn."""
+    return _framework().transformer.default_model_fn(model_dir)
+
+
+def default_input_fn(input_data, content_type):
+    """Decode by the exact content type; JSON and CSV are cast to float32, as the container does."""
+    framework = _framework()
+    array = framework.encoders.decode(input_data, content_type)
+    if content_type in framework.content_types.UTF8_TYPES:
+        return array.astype("float32")
+    return array
+
+
+def default_predict_fn(input_data, model):
+    """``model.predict`` on whatever input_fn returned."""
+    return model.predict(input_data)
+
+
+def default_output_fn(prediction, accept):
+    """Encode to the Accept type with the library's encoders (json, csv, npy)."""
+    framework = _framework()
+    return framework.worker.Response(
+        framework.encoders.encode(prediction, accept), accept, mimetype=accept
+    )
+
+
+def user_transformer(user_module):
+    """The library's Transformer built from the user's handlers, defaults where one is missing."""
+    transformer = _framework().transformer
+    model_fn = getattr(user_module, "model_fn", default_model_fn)
+    input_fn = getattr(user_module, "input_fn", None)
+    predict_fn = getattr(user_module, "predict_fn", None)
+    output_fn = getattr(user_module, "output_fn", None)
+    transform_fn = getattr(user_module, "transform_fn", None)
+    if transform_fn and (input_fn or predict_fn or output_fn):
+        raise UserError(
+            "Cannot use transform_fn implementation with input_fn, predict_fn, and/or output_fn"
+        )
+    if transform_fn is not None:
+        return transformer.Transformer(model_fn=model_fn, transform_fn=transform_fn)
+    return transformer.Transformer(
+        model_fn=model_fn,
+        input_fn=input_fn or default_input_fn,
+        predict_fn=predict_fn or default_predict_fn,
+        output_fn=output_fn or default_output_fn,
+    )
+
+
+def load_user_module(module_name):
+    """Import the user module, resolve its handlers and call model_fn (``initialize``)."""
+    user_module = importlib.import_module(module_name)
+    transformer = user_transformer(user_module)
+    transformer.initialize()
+    return transformer, getattr(user_module, "execution_parameters_fn", None)
+
+
+_container = None
+
+
+def container_app(environ, start_response):
+    """The container's WSGI entry point: build the Flask worker on the first request."""
+    global _container
+    if _container is None:
+        framework = _framework()
+        serving_env = framework.env.ServingEnv()
+        transformer, execution_parameters_fn = load_user_module(serving_env.module_name)
+        _container = framework.worker.Worker(
+            transform_fn=transformer.transform,
+            module_name=serving_env.module_name,
+            execution_parameters_fn=execution_parameters_fn,
+        )
+    return _container(environ, start_response)
+
+
+# --- Layer 2: nginx ------------------------------------------------------------------------------
+
+
+def app(environ, start_response):
+    """What listens on the port: the runtime route, nginx's allowed paths, else nginx's 404."""
+    path = environ.get("PATH_INFO", "")
+    if FORWARDED_PATHS.match(path):
+        return container_app(environ, start_response)
+    route = RUNTIME_ROUTE.match(path)
+    if route and environ.get("REQUEST_METHOD") == "POST":
+        return invoke_endpoint(environ, start_response, unquote(route.group(1)))
+    start_response(
+        "404 Not Found", [("Content-Type", "application/octet-stream"), ("Content-Length", "2")]
+    )
+    return [b"{}"]
+
+
+# --- Layer 1: SageMaker Runtime ------------------------------------------------------------------
+
+
+def invoke_endpoint(environ, start_response, endpoint_name):
+    """InvokeEndpoint: check the name and the size, call the container, translate its answer."""
+    config = endpoint_config()
+    request_id = str(uuid.uuid4())
+    if endpoint_name != config["endpoint_name"]:
+        return _service_error(
+            start_response,
+            request_id,
+            "400 Bad Request",
+            "ValidationError",
+            {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
+        )
+    body = _read_body(environ, int(config["max_payload_bytes"]))
+    if body is None:
+        return _oversize(start_response, request_id, config)
+    status, headers, payload = _call(container_app, _container_environ(environ, body))
+    code = int(status.split(" ", 1)[0])
+    if code >= 400:
+        return _model_error(start_response, request_id, config, code, payload)
+    content_type = _header(headers, "Content-Type") or "application/octet-stream"
+    response_headers = [
+        ("Content-Type", content_type),
+        ("x-Amzn-Invoked-Production-Variant", config["variant"]),
+        ("x-amzn-RequestId", request_id),
+    ]
+    custom = _header(headers, CUSTOM_ATTRIBUTES)
+    if custom is not None:
+        response_headers.append((CUSTOM_ATTRIBUTES, custom))
+    response_headers.append(("Content-Length", str(len(payload))))
+    start_response("200 OK", response_headers)
+    return [payload]
+
+
+def _read_body(environ, limit):
+    """The request body, or None when it is larger than ``limit`` (the rest is drained)."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.isdigit() and int(length) > limit:
+        while stream.read(_CHUNK):
+            pass
+        return None
+    chunks = []
+    size = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            while stream.read(_CHUNK):
+                pass
+            return None
+        chunks.append(chunk)
+
+
+def _container_environ(environ, body):
+    """The request as the container sees it: ``POST /invocations``, only forwarded headers."""
+    inner = {k: v for k, v in environ.items() if not k.startswith("HTTP_") and k != "CONTENT_TYPE"}
+    inner.update({k: environ[k] for k in FORWARDED_HEADERS if k in environ})
+    inner.update(
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/invocations",
+            "RAW_URI": "/invocations",
+            "QUERY_STRING": "",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_HOST": environ.get("HTTP_HOST", "localhost"),
+            "wsgi.input": io.BytesIO(body),
+        }
+    )
+    return inner
+
+
+def _call(wsgi_app, environ):
+    """Run a WSGI app in-process and collect (status, headers, body).
+
+    An exception escaping the app is what gunicorn answers with its own 500 page; it is logged
+    with its traceback, as gunicorn would.
+    """
+    captured = {}
+    written = []
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = status
+        captured["headers"] = headers
+        return written.append
+
+    try:
+        result = wsgi_app(environ, start_response)
+        try:
+            written.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    except Exception:  # the server answers 500 for anything the app raises
+        logger.exception("Error handling request /invocations")
+        return (
+            "500 Internal Server Error",
+            [("Content-Type", "text/html")],
+            (
+                b"<html><head><title>Internal Server Error</title></head><body><h1><p>"
+                b"Internal Server Error</p></h1></body></html>"
+            ),
+        )
+    return captured["status"], captured["headers"], b"".join(written)
+
+
+def _header(headers, name):
+    for key, value in headers:
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _service_error(start_response, request_id, status, error_type, document):
+    """A rest-json error: botocore reads the code from x-amzn-ErrorType, fields from the body."""
+    body = json.dumps(document).encode("utf-8")
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("x-amzn-RequestId", request_id),
+    ]
+    if error_type:
+        headers.append(("x-amzn-ErrorType", error_type))
+    start_response(status, headers)
+    return [body]
+
+
+def _oversize(start_response, request_id, config):
+    """The service's answer to a body over the limit, in the style the endpoint kind uses."""
+    if config["oversize_style"] == "validation":
+        return _service_error(
+            start_response,
+            request_id,
+            "400 Bad Request",
+            "ValidationError",
+            {"message": f"Request {request_id} has oversize body."},
+        )
+    return _service_error(
+        start_response,
+        request_id,
+        "413 Request Entity Too Large",
+        None,
+        {"message": f"HTTP content length exceeded {config['max_payload_bytes']} bytes."},
+    )
+
+
+def _model_error(start_response, request_id, config, code, payload):
+    """A container 4xx/5xx as the service reports it: 424 ModelError with the original answer."""
+    original = payload.decode("utf-8", "replace")
+    kind = "client" if code < 500 else "server"
+    log_group = config["log_group"]
+    region = config["region"]
+    account = config["account"]
+    message = (
+        f'Received {kind} error ({code}) from primary with message "{original}". See '
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logEventViewer:group={log_group} in account {account} for more information."
+    )
+    document = {
+        "message": message[:MAX_MESSAGE],
+        "OriginalStatusCode": code,
+        "OriginalMessage": original[:MAX_MESSAGE],
+        "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
+    }
+    return _service_error(
+        start_response, request_id, "424 Failed Dependency", "ModelError", document
+    )
+
+
+# --- Start-up check ------------------------------------------------------------------------------
+
+
+def prepare_code():
+    """Copy the submitted code into the code directory, as ``server.start`` does before gunicorn.
+
+    The container then pip-installs it as a package; here it is put on ``sys.path`` instead (and
+    gunicorn gets it with ``--pythonpath``), so the shared runtime virtualenv is never modified.
+    """
+    framework = _framework()
+    serving_env = framework.env.ServingEnv()
+    code_dir = framework.env.code_dir
+    framework.files.download_and_extract(serving_env.module_dir, code_dir)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    return serving_env.module_name
+
+
+def check():
+    """Import the user module and call model_fn now; print the traceback and fail if it breaks."""
+    started = time.time()
+    try:
+        module_name = prepare_code()
+        transformer, _ = load_user_module(module_name)
+    except BaseException:  # any failure here is the model failing to load
+        sys.stderr.write(traceback.format_exc())
+        sys.stderr.write(
+            "skdeploy: the model failed to load in the container runtime (import of the user "
+            "module or model_fn raised, see above); behind a real endpoint this fails the "
+            "health checks and the endpoint goes to Failed after many minutes\n"
+        )
+        return 1
+    model = getattr(transformer, "_model", None)
+    sys.stderr.write(
+        f"skdeploy: model_fn returned {type(model).__name__} in {time.time() - started:.1f} s\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--check"]:
+        sys.stderr.write("usage: serve_app.py --check (gunicorn serves serve_app:app)\n")
+        sys.exit(2)
+    sys.exit(check())
