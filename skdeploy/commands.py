@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from skdeploy import demo, local, smoke
+from skdeploy import demo, local, plan, smoke
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = [local.register, smoke.register, demo.register]
+REGISTRARS: list[Registrar] = [local.register, smoke.register, demo.register, plan.register]

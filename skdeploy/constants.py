@@ -80,6 +80,8 @@ OUTPUT_MODEL_DATA_URL: Final = "modelDataUrl"
 OUTPUT_ARTIFACT_SHA256: Final = "artifactSha256"
 OUTPUT_IMAGE_URI: Final = "imageUri"
 OUTPUT_REGION: Final = "region"
+#: ``serverless`` or ``instances``; read back on the next update to refuse an in-place switch.
+OUTPUT_ENDPOINT_KIND: Final = "endpointKind"
 
 STACK_OUTPUTS: Final = (
     OUTPUT_ENDPOINT_NAME,
@@ -90,6 +92,7 @@ STACK_OUTPUTS: Final = (
     OUTPUT_ARTIFACT_SHA256,
     OUTPUT_IMAGE_URI,
     OUTPUT_REGION,
+    OUTPUT_ENDPOINT_KIND,
 )
 
 # --- Pulumi -------------------------------------------------------------------------------------

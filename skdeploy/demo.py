@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skdeploy import artifact, cli, preflight, smoke
+from skdeploy.constants import SAMPLES_FILE
 from skdeploy.settings import EndpointSettings, SettingsError
 
 #: Seconds ``serve`` may take to become healthy (the first run also builds the runtime).
@@ -32,7 +33,20 @@ READY_TIMEOUT = 600.0
 
 
 class EndpointFailed(RuntimeError):
-    """The local endpoint exited before it was healthy; the message carries its stderr."""
+    """The local endpoint exited before it was healthy; the message carries its stderr.
+
+    ``exit_code`` is ``skdeploy serve``'s (None when it was still running at the timeout):
+    :data:`skdeploy.cli.EXIT_CANNOT_RUN` means it could not try (no runtime for the framework),
+    anything else that the model or the server failed.
+    """
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class CheckCannotRun(RuntimeError):
+    """A check could not be carried out on this machine (exit 2): no verdict on the project."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +105,8 @@ def background_endpoint(
             if process.poll() is not None:
                 raise EndpointFailed(
                     f"skdeploy serve exited with {process.returncode} before it was healthy:\n"
-                    f"{_tail(stderr)}"
+                    f"{_tail(stderr)}",
+                    process.returncode,
                 )
             if time.monotonic() > deadline:
                 raise EndpointFailed(
@@ -126,13 +141,21 @@ def background_endpoint(
 
 
 def load_and_predict(settings: EndpointSettings, report: preflight.PreflightReport) -> None:
-    """Load the model in the local runtime and compare its answers to ``samples.json``."""
+    """Load the model in the local runtime and compare its answers to ``samples.json``.
+
+    Raises :class:`CheckCannotRun` when the runtime cannot be had here (a framework without a
+    local runtime, no Python of the container's version): that is no verdict on the model.
+    """
     report.checks_run.append("load-and-predict")
-    samples_path = settings.model_dir / "samples.json"
+    samples_path = settings.model_dir / SAMPLES_FILE
     if not samples_path.is_file():
         report.add("load-and-predict", "warning", f"no {samples_path.name}: predictions unchecked")
         return
-    samples = smoke.load_samples(samples_path)
+    try:
+        samples = smoke.load_samples(samples_path)
+    except smoke.CannotRun as exc:
+        report.add("load-and-predict", "error", str(exc))
+        return
     with tempfile.TemporaryDirectory(prefix="skdeploy-check-") as logs:
         try:
             with background_endpoint(settings.project_dir, settings.stack, Path(logs)) as endpoint:
@@ -144,7 +167,14 @@ def load_and_predict(settings: EndpointSettings, report: preflight.PreflightRepo
                     clients.runtime, endpoint.endpoint_name, samples
                 )
         except EndpointFailed as exc:
+            if exc.exit_code == cli.EXIT_CANNOT_RUN:
+                raise CheckCannotRun(
+                    f"load-and-predict cannot run here (--static runs the other checks): {exc}"
+                ) from exc
             report.add("load-and-predict", "error", f"the model does not load: {exc}")
+            return
+        except smoke.CannotRun as exc:
+            report.add("load-and-predict", "error", f"the samples cannot be sent: {exc}")
             return
     if verdict.status != smoke.PASS:
         report.add("load-and-predict", "error", verdict.detail)
@@ -165,7 +195,11 @@ def _check_command(args: argparse.Namespace) -> int:
         report = preflight.PreflightReport(args.stack, checks_run=["settings"])
         report.extend("settings", "error", exc.problems)
     else:
-        report = run_check(settings, runtime=not args.static)
+        try:
+            report = run_check(settings, runtime=not args.static)
+        except CheckCannotRun as exc:
+            print(f"skdeploy: {exc}", file=sys.stderr)
+            return cli.EXIT_CANNOT_RUN
     print(json.dumps(report.to_json(), indent=2) if args.json else report.render())
     return cli.EXIT_OK if report.ok else cli.EXIT_FAILED
 

@@ -29,13 +29,34 @@ from skdeploy.artifact import Artifact, build_for_settings
 from skdeploy.constants import (
     COMPONENT_TYPE,
     DEFAULT_VARIANT,
+    LOG_GROUP_PREFIX,
     PROJECT_NAME,
     artifact_key,
     container_environment,
 )
 from skdeploy.frameworks import IMAGE_REPOSITORY
 from skdeploy.image import parse_image_uri
+from skdeploy.scaling import (
+    INVOCATIONS_METRIC,
+    SCALABLE_DIMENSION,
+    SERVICE_NAMESPACE,
+    ScalingTargetGuard,
+    scaling_resource_id,
+)
 from skdeploy.settings import EndpointSettings
+
+
+class EndpointReplacementRefused(RuntimeError):
+    """The stack would switch between serverless and instances without the opt-in."""
+
+
+#: CloudWatch alarms the blue/green rollback watches: (suffix, metric, statistic, unit note).
+ROLLBACK_ALARMS = ("invocation-5xx-errors", "model-latency")
+
+
+def alarm_names(endpoint_name: str) -> list[str]:
+    """Fixed alarm names: the rollback list never changes, so it never replaces the Endpoint."""
+    return [f"{endpoint_name}-{suffix}" for suffix in ROLLBACK_ALARMS]
 
 
 def resource_tags(settings: EndpointSettings, artifact_sha256: str) -> dict[str, str]:
@@ -59,6 +80,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
     artifact_sha256: pulumi.Output[str]
     image_uri: pulumi.Output[str]
     region: pulumi.Output[str]
+    endpoint_kind: pulumi.Output[str]
 
     def __init__(
         self,
@@ -77,7 +99,12 @@ class SklearnEndpoint(pulumi.ComponentResource):
         prefix = name.lower()
 
         # --- Artifact bucket: private, encrypted, versioned, TLS only -------------------------
-        bucket = aws.s3.Bucket(f"{prefix}-artifacts", force_destroy=False, tags=tags, opts=child)
+        protected = pulumi.ResourceOptions(
+            parent=self, protect=settings.protect, retain_on_delete=settings.protect
+        )
+        bucket = aws.s3.Bucket(
+            f"{prefix}-artifacts", force_destroy=False, tags=tags, opts=protected
+        )
         public_block = aws.s3.BucketPublicAccessBlock(
             f"{prefix}-artifacts-public-access",
             bucket=bucket.id,
@@ -99,7 +126,8 @@ class SklearnEndpoint(pulumi.ComponentResource):
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                     apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
+                        sse_algorithm="aws:kms" if settings.kms_key_arn else "AES256",
+                        kms_master_key_id=settings.kms_key_arn,
                     ),
                     bucket_key_enabled=True,
                 )
@@ -161,8 +189,15 @@ class SklearnEndpoint(pulumi.ComponentResource):
             opts=child,
         )
 
+        capture = settings.data_capture
+        capture_bucket: pulumi.Output[str] = (
+            pulumi.Output.from_input(capture.bucket)
+            if capture is not None and capture.bucket
+            else bucket.bucket
+        )
+
         def role_policy_document(values: list[Any]) -> str:
-            part, account, object_arn, image = values
+            part, account, object_arn, image, capture_bucket_name = values
             return json.dumps(
                 iam.execution_role_policy(
                     partition=part,
@@ -171,6 +206,11 @@ class SklearnEndpoint(pulumi.ComponentResource):
                     artifact_object_arns=[object_arn],
                     image_repository_arns=[parse_image_uri(image).repository_arn(part)],
                     endpoint_name=settings.endpoint_name,
+                    capture_prefix_arns=None
+                    if capture is None
+                    else [f"arn:{part}:s3:::{capture_bucket_name}/{capture.prefix}/*"],
+                    kms_key_arn=settings.kms_key_arn,
+                    vpc=settings.vpc is not None,
                 )
             )
 
@@ -178,9 +218,9 @@ class SklearnEndpoint(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{prefix}-execution-policy",
             role=role.id,
-            policy=pulumi.Output.all(partition, identity.account_id, object_arn, image_uri).apply(
-                role_policy_document
-            ),
+            policy=pulumi.Output.all(
+                partition, identity.account_id, object_arn, image_uri, capture_bucket
+            ).apply(role_policy_document),
             opts=child,
         )
 
@@ -194,30 +234,84 @@ class SklearnEndpoint(pulumi.ComponentResource):
                 environment=container_environment(settings.region),
             ),
             enable_network_isolation=settings.network_isolation,
+            vpc_config=None
+            if settings.vpc is None
+            else aws.sagemaker.ModelVpcConfigArgs(
+                subnets=list(settings.vpc.subnet_ids),
+                security_group_ids=list(settings.vpc.security_group_ids),
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, artifact_object]),
         )
+        kind = self._endpoint_kind_guard(settings, prefix)
         config = aws.sagemaker.EndpointConfiguration(
             f"{prefix}-config",
-            production_variants=[
-                aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-                    variant_name=DEFAULT_VARIANT,
-                    model_name=model.name,
-                    instance_type=settings.instance_type,
-                    initial_instance_count=settings.instance_count,
-                    initial_variant_weight=1.0,
-                )
-            ],
-            tags=tags,
+            production_variants=[self._variant(settings, model.name)],
+            kms_key_arn=settings.kms_key_arn if settings.serverless is None else None,
+            data_capture_config=None
+            if capture is None
+            else aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+                enable_capture=True,
+                initial_sampling_percentage=capture.sampling_percent,
+                destination_s3_uri=pulumi.Output.concat(
+                    "s3://", capture_bucket, "/", capture.prefix
+                ),
+                capture_options=[
+                    aws.sagemaker.EndpointConfigurationDataCaptureConfigCaptureOptionArgs(
+                        capture_mode=mode
+                    )
+                    for mode in {
+                        "both": ["Input", "Output"],
+                        "input": ["Input"],
+                        "output": ["Output"],
+                    }[capture.capture_content]
+                ],
+                kms_key_id=settings.kms_key_arn,
+            ),
+            tags={**tags, "skdeploy:endpoint-kind": kind},
             opts=child,
         )
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{prefix}-logs",
+            name=LOG_GROUP_PREFIX + settings.endpoint_name,
+            retention_in_days=settings.log_retention_days,
+            kms_key_id=settings.kms_key_arn,
+            tags=tags,
+            opts=protected,
+        )
+        alarms = self._rollback_alarms(settings, prefix, tags) if settings.deployment else []
+
+        guard: ScalingTargetGuard | None = None
+        if settings.autoscaling is not None:
+            guard = ScalingTargetGuard(
+                f"{prefix}-scaling-guard",
+                region=settings.region,
+                resource_id=scaling_resource_id(settings.endpoint_name, DEFAULT_VARIANT),
+                instance_type=settings.instance_type,
+                opts=child,
+            )
         endpoint = aws.sagemaker.Endpoint(
             f"{prefix}-endpoint",
             name=settings.endpoint_name,
             endpoint_config_name=config.name,
+            deployment_config=self._deployment_config(settings),
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=settings.protect,
+                retain_on_delete=settings.protect,
+                depends_on=[log_group, *alarms, *([guard] if guard else [])],
+                # AWS cannot turn instances into serverless (or back) in place: with the opt-in,
+                # a kind switch replaces the endpoint, deleting the old one first (same name).
+                replacement_trigger=settings.endpoint_kind
+                if settings.allow_endpoint_replacement
+                else None,
+                delete_before_replace=settings.allow_endpoint_replacement,
+            ),
         )
+        if settings.autoscaling is not None:
+            self._autoscaling(settings, prefix, endpoint)
 
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
@@ -227,7 +321,197 @@ class SklearnEndpoint(pulumi.ComponentResource):
         self.artifact_sha256 = pulumi.Output.from_input(built.sha256)
         self.image_uri = image_uri
         self.region = pulumi.Output.from_input(settings.region)
+        self.endpoint_kind = kind
         self.register_outputs(self.outputs())
+
+    def _endpoint_kind_guard(self, settings: EndpointSettings, prefix: str) -> pulumi.Output[str]:
+        """The endpoint kind, checked against the kind this stack deployed last time.
+
+        The previous kind is read back from this stack's own outputs through a StackReference;
+        a switch without ``allowEndpointReplacement`` fails the program before the configuration
+        or the endpoint is touched (both wait for this value).
+        """
+        reference = pulumi.StackReference(
+            f"{prefix}-previous",
+            stack_name=f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        def check(previous: Any) -> str:
+            if (
+                isinstance(previous, str)
+                and previous != settings.endpoint_kind
+                and not settings.allow_endpoint_replacement
+            ):
+                raise EndpointReplacementRefused(
+                    f"endpoint {settings.endpoint_name} runs on {previous}; AWS cannot switch "
+                    f"it to {settings.endpoint_kind} in place. Set "
+                    "skdeploy:allowEndpointReplacement to true to accept a new endpoint (it is "
+                    "deleted and created again: downtime)."
+                )
+            return settings.endpoint_kind
+
+        from skdeploy.constants import OUTPUT_ENDPOINT_KIND
+
+        return reference.get_output(OUTPUT_ENDPOINT_KIND).apply(check)
+
+    @staticmethod
+    def _variant(
+        settings: EndpointSettings, model_name: pulumi.Output[str]
+    ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
+        """The one production variant: serverless, or instances with their timeouts."""
+        if settings.serverless is not None:
+            return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+                variant_name=DEFAULT_VARIANT,
+                model_name=model_name,
+                initial_variant_weight=1.0,
+                serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
+                    memory_size_in_mb=settings.serverless.memory_mb,
+                    max_concurrency=settings.serverless.max_concurrency,
+                    provisioned_concurrency=settings.serverless.provisioned_concurrency,
+                ),
+            )
+        count = settings.instance_count
+        if settings.autoscaling is not None:
+            count = min(max(count, settings.autoscaling.min), settings.autoscaling.max)
+        return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+            variant_name=DEFAULT_VARIANT,
+            model_name=model_name,
+            instance_type=settings.instance_type,
+            initial_instance_count=count,
+            initial_variant_weight=1.0,
+            container_startup_health_check_timeout_in_seconds=settings.startup_health_check_timeout_seconds,
+            model_data_download_timeout_in_seconds=settings.model_download_timeout_seconds,
+        )
+
+    def _rollback_alarms(
+        self, settings: EndpointSettings, prefix: str, tags: dict[str, str]
+    ) -> list[aws.cloudwatch.MetricAlarm]:
+        """5XX errors and model latency of the variant: what blue/green rolls back on."""
+        deployment = settings.deployment
+        assert deployment is not None
+        dimensions = {"EndpointName": settings.endpoint_name, "VariantName": DEFAULT_VARIANT}
+        actions = [deployment.alarm_topic_arn] if deployment.alarm_topic_arn else []
+        errors_name, latency_name = alarm_names(settings.endpoint_name)
+        common: dict[str, Any] = {
+            "namespace": "AWS/SageMaker",
+            "dimensions": dimensions,
+            "period": 60,
+            "evaluation_periods": 1,
+            "comparison_operator": "GreaterThanOrEqualToThreshold",
+            "treat_missing_data": "notBreaching",
+            "alarm_actions": actions,
+            "ok_actions": actions,
+            "tags": tags,
+        }
+        return [
+            aws.cloudwatch.MetricAlarm(
+                f"{prefix}-alarm-5xx",
+                name=errors_name,
+                alarm_description=f"5XX errors of {settings.endpoint_name} (rolls back updates)",
+                metric_name="Invocation5XXErrors",
+                statistic="Sum",
+                threshold=deployment.error_threshold,
+                opts=pulumi.ResourceOptions(parent=self),
+                **common,
+            ),
+            aws.cloudwatch.MetricAlarm(
+                f"{prefix}-alarm-latency",
+                name=latency_name,
+                alarm_description=f"model latency of {settings.endpoint_name} (rolls back updates)",
+                metric_name="ModelLatency",
+                statistic="Average",
+                # ModelLatency is reported in microseconds.
+                threshold=deployment.latency_threshold_ms * 1000,
+                opts=pulumi.ResourceOptions(parent=self),
+                **common,
+            ),
+        ]
+
+    @staticmethod
+    def _deployment_config(
+        settings: EndpointSettings,
+    ) -> aws.sagemaker.EndpointDeploymentConfigArgs | None:
+        """Blue/green traffic shifting with auto-rollback on the two fixed alarms."""
+        deployment = settings.deployment
+        if deployment is None:
+            return None
+        sm = aws.sagemaker
+        routing = sm.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
+            type=deployment.strategy.upper().replace("-", "_"),
+            wait_interval_in_seconds=deployment.wait_seconds,
+            canary_size=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySizeArgs(
+                type="CAPACITY_PERCENT", value=deployment.canary_percent
+            )
+            if deployment.strategy == "canary"
+            else None,
+            linear_step_size=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSizeArgs(
+                type="CAPACITY_PERCENT", value=deployment.linear_step_percent
+            )
+            if deployment.strategy == "linear"
+            else None,
+        )
+        return aws.sagemaker.EndpointDeploymentConfigArgs(
+            blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
+                traffic_routing_configuration=routing,
+                termination_wait_in_seconds=deployment.termination_wait_seconds,
+                maximum_execution_timeout_in_seconds=deployment.max_execution_seconds,
+            ),
+            auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
+                alarms=[
+                    aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationAlarmArgs(
+                        alarm_name=name
+                    )
+                    for name in alarm_names(settings.endpoint_name)
+                ]
+            ),
+        )
+
+    def _autoscaling(
+        self, settings: EndpointSettings, prefix: str, endpoint: aws.sagemaker.Endpoint
+    ) -> None:
+        """Target tracking on invocations per instance, after the endpoint exists."""
+        scaling = settings.autoscaling
+        assert scaling is not None
+        # Replaced (deleted first) whenever the variant's instance type changes; see scaling.py.
+        replace_on_type = pulumi.ResourceOptions(
+            parent=self,
+            depends_on=[endpoint],
+            replacement_trigger=settings.instance_type,
+            delete_before_replace=True,
+        )
+        target = aws.appautoscaling.Target(
+            f"{prefix}-scaling-target",
+            service_namespace=SERVICE_NAMESPACE,
+            resource_id=endpoint.name.apply(
+                lambda name: scaling_resource_id(name, DEFAULT_VARIANT)
+            ),
+            scalable_dimension=SCALABLE_DIMENSION,
+            min_capacity=scaling.min,
+            max_capacity=scaling.max,
+            opts=replace_on_type,
+        )
+        aws.appautoscaling.Policy(
+            f"{prefix}-scaling-policy",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            resource_id=target.resource_id,
+            scalable_dimension=target.scalable_dimension,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type=INVOCATIONS_METRIC
+                ),
+                target_value=scaling.target_invocations_per_instance,
+                scale_in_cooldown=scaling.scale_in_cooldown,
+                scale_out_cooldown=scaling.scale_out_cooldown,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[target],
+                replacement_trigger=settings.instance_type,
+                delete_before_replace=True,
+            ),
+        )
 
     def outputs(self) -> dict[str, pulumi.Output[str]]:
         """The stack outputs, keyed by the names in :mod:`skdeploy.constants`."""
@@ -242,4 +526,5 @@ class SklearnEndpoint(pulumi.ComponentResource):
             c.OUTPUT_ARTIFACT_SHA256: self.artifact_sha256,
             c.OUTPUT_IMAGE_URI: self.image_uri,
             c.OUTPUT_REGION: self.region,
+            c.OUTPUT_ENDPOINT_KIND: self.endpoint_kind,
         }

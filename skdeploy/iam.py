@@ -20,7 +20,22 @@ WILDCARD_RESOURCE_SIDS: dict[str, str] = {
     "PullImageAuthorization": "ecr:GetAuthorizationToken has no resource-level permissions",
     "PutSageMakerMetrics": "cloudwatch:PutMetricData has no resource-level permissions; "
     "narrowed by the cloudwatch:namespace condition",
+    "ManageVpcNetworkInterfaces": "the EC2 network-interface actions SageMaker needs in a VPC "
+    "have no resource-level permissions for these calls",
 }
+
+#: What SageMaker needs to place the model's containers in the stack's VPC.
+VPC_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+]
 
 
 def assume_role_policy(account_id: str) -> PolicyDocument:
@@ -52,56 +67,87 @@ def execution_role_policy(
     artifact_object_arns: list[str],
     image_repository_arns: list[str],
     endpoint_name: str,
+    capture_prefix_arns: list[str] | None = None,
+    kms_key_arn: str | None = None,
+    vpc: bool = False,
 ) -> PolicyDocument:
-    """Inline policy of the execution role."""
+    """Inline policy of the execution role.
+
+    ``capture_prefix_arns`` (``arn:aws:s3:::bucket/prefix/*``) adds writing data capture exactly
+    there; ``kms_key_arn`` adds using exactly that key (decrypt the artifact, encrypt captures);
+    ``vpc`` adds the network-interface actions SageMaker needs to run in the stack's subnets.
+    """
     log_group = log_group_arn(partition, region, account_id, endpoint_name)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadModelArtifact",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": sorted(artifact_object_arns),
+        },
+        {
+            "Sid": "PullImageAuthorization",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "PullServingImage",
+            "Effect": "Allow",
+            "Action": [
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            "Resource": sorted(set(image_repository_arns)),
+        },
+        {
+            "Sid": "WriteEndpointLogs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            "Resource": [log_group, f"{log_group}:log-stream:*"],
+        },
+        {
+            "Sid": "PutSageMakerMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {"StringLike": {"cloudwatch:namespace": f"{METRICS_NAMESPACE_PREFIX}*"}},
+        },
+    ]
+    if capture_prefix_arns:
+        statements.append(
             {
-                "Sid": "ReadModelArtifact",
+                "Sid": "WriteDataCapture",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject"],
-                "Resource": sorted(artifact_object_arns),
-            },
+                "Action": ["s3:PutObject"],
+                "Resource": sorted(capture_prefix_arns),
+            }
+        )
+    if kms_key_arn:
+        statements.append(
             {
-                "Sid": "PullImageAuthorization",
+                "Sid": "UseStackKey",
                 "Effect": "Allow",
-                "Action": ["ecr:GetAuthorizationToken"],
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": [kms_key_arn],
+            }
+        )
+    if vpc:
+        statements.append(
+            {
+                "Sid": "ManageVpcNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": VPC_ACTIONS,
                 "Resource": "*",
-            },
-            {
-                "Sid": "PullServingImage",
-                "Effect": "Allow",
-                "Action": [
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                ],
-                "Resource": sorted(set(image_repository_arns)),
-            },
-            {
-                "Sid": "WriteEndpointLogs",
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                ],
-                "Resource": [log_group, f"{log_group}:log-stream:*"],
-            },
-            {
-                "Sid": "PutSageMakerMetrics",
-                "Effect": "Allow",
-                "Action": ["cloudwatch:PutMetricData"],
-                "Resource": "*",
-                "Condition": {
-                    "StringLike": {"cloudwatch:namespace": f"{METRICS_NAMESPACE_PREFIX}*"}
-                },
-            },
-        ],
-    }
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:

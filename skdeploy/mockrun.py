@@ -10,11 +10,16 @@ The mock provider stands in for pulumi-aws in three ways, and only these:
 
 - physical names: a resource without an explicit ``name`` gets ``<logical>-<7 hex>``. For the
   types whose every input forces replacement (:data:`REPLACED_ON_ANY_CHANGE`) the suffix is a hash
-  of the inputs, so a changed input yields a new name exactly as the provider's replacement does;
+  of the inputs (tags aside), so a changed input yields a new name exactly as the provider's
+  replacement does;
   for the others the suffix is stable, as an in-place update keeps the name;
 - computed attributes: ``arn`` and ``id`` in AWS's formats, for a fixed test account;
 - data sources: the caller identity (that account), the partition (``aws``) and the prebuilt
-  image (from :data:`skdeploy.image.REGISTRY_ACCOUNTS`, the same table the provider ships).
+  image (from :data:`skdeploy.image.REGISTRY_ACCOUNTS`, the same table the provider ships);
+- the stack's own previous outputs, which the program reads through a StackReference: none (a new
+  stack) unless ``previous_outputs`` says otherwise.
+
+A dynamic resource's serialized provider is shown as ``[dynamic provider]``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -42,13 +48,18 @@ from skdeploy.settings import SECRET, config_as_engine_strings, read_stack_confi
 MOCK_ACCOUNT_ID = "123456789012"
 
 #: Resource types whose every input is ForceNew in the provider schema (SageMaker models and
-#: endpoint configurations are immutable): any change replaces them, with a new name.
+#: endpoint configurations are immutable): any change replaces them, with a new name. Tags are
+#: the exception (:data:`UPDATED_IN_PLACE`).
 REPLACED_ON_ANY_CHANGE: frozenset[str] = frozenset(
     {
         "aws:sagemaker/model:Model",
         "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
     }
 )
+
+#: Inputs every type updates in place, even the immutable ones: the provider's tags schema is
+#: never ForceNew (it tags and untags through the service's tagging API).
+UPDATED_IN_PLACE: frozenset[str] = frozenset({"tags", "tagsAll"})
 
 #: Inputs that replace the resource when they change, for the other types (from the provider
 #: schema's ForceNew fields; only the types this project declares).
@@ -65,13 +76,21 @@ REPLACED_ON_CHANGE: Mapping[str, frozenset[str]] = {
         frozenset({"bucket"})
     ),
     "aws:s3/bucketVersioning:BucketVersioning": frozenset({"bucket"}),
+    "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": frozenset({"name"}),
+    "aws:appautoscaling/target:Target": frozenset(
+        {"resourceId", "scalableDimension", "serviceNamespace"}
+    ),
+    "aws:appautoscaling/policy:Policy": frozenset(
+        {"name", "resourceId", "scalableDimension", "serviceNamespace"}
+    ),
 }
 
 
 def replacing_fields(type_: str, changed: set[str]) -> set[str]:
     """Which of the ``changed`` input names replace a resource of ``type_``."""
     if type_ in REPLACED_ON_ANY_CHANGE:
-        return set(changed)
+        return set(changed) - UPDATED_IN_PLACE
     return changed & set(REPLACED_ON_CHANGE.get(type_, frozenset()))
 
 
@@ -90,6 +109,7 @@ class DeclaredResource:
     retain_on_delete: bool = False
     delete_before_replace: bool = False
     dependencies: tuple[str, ...] = ()
+    replacement_trigger: Any = None
 
 
 @dataclass
@@ -120,8 +140,11 @@ class ProgramRun:
 
 
 def _suffix(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
+    replacing = {k: v for k, v in inputs.items() if k not in UPDATED_IN_PLACE}
     basis = (
-        json.dumps(inputs, sort_keys=True, default=str) if type_ in REPLACED_ON_ANY_CHANGE else ""
+        json.dumps(replacing, sort_keys=True, default=str)
+        if type_ in REPLACED_ON_ANY_CHANGE
+        else ""
     )
     return hashlib.sha256(f"{type_}\0{name}\0{basis}".encode()).hexdigest()[:7]
 
@@ -129,8 +152,9 @@ def _suffix(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
 class ProviderMocks(pulumi.runtime.Mocks):
     """Stands in for pulumi-aws: names, ARNs and the three data sources (see module doc)."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, previous_outputs: Mapping[str, Any] | None = None) -> None:
         self.region = region
+        self.previous_outputs = dict(previous_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -139,6 +163,12 @@ class ProviderMocks(pulumi.runtime.Mocks):
         service = type_.split(":")[1].split("/")[0]
         physical = inputs.get("name") or f"{args.name}-{_suffix(type_, args.name, inputs)}"
         account, region = MOCK_ACCOUNT_ID, self.region
+        if type_ == "pulumi:pulumi:StackReference":
+            return str(inputs["name"]), {
+                "name": inputs["name"],
+                "outputs": dict(self.previous_outputs),
+                "secretOutputNames": [],
+            }
         if type_ == "aws:s3/bucket:Bucket":
             bucket = inputs.get("bucket") or physical
             outputs.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
@@ -213,12 +243,38 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 dependencies=tuple(request.dependencies),
+                replacement_trigger=json_format.MessageToDict(request.replacement_trigger)
+                if request.HasField("replacement_trigger")
+                else None,
+            )
+        )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        """Reads (a StackReference) are recorded too, so that every dependency resolves."""
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        urn = self.make_urn(request.parent, request.type, request.name)
+        state = dict(self.resources[urn].state) if urn in self.resources else {}
+        self.declared.append(
+            DeclaredResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=True,
+                inputs={"name": state.get("name")},
+                outputs=state,
             )
         )
         return response
 
 
 def _mask_secrets(value: Any) -> Any:
+    if isinstance(value, dict) and "__provider" in value:
+        return {
+            **_mask_secrets({k: v for k, v in value.items() if k != "__provider"}),
+            "__provider": "[dynamic provider]",
+        }
     if isinstance(value, pulumi.Output):
         return SECRET
     if rpc.is_rpc_secret(value):
@@ -238,20 +294,26 @@ def run_program(
     config: Mapping[str, object] | None = None,
     *,
     program: Path | None = None,
+    previous_outputs: Mapping[str, Any] | None = None,
 ) -> ProgramRun:
     """Run ``__main__.py`` for ``stack`` under mocks; ``config`` defaults to the stack file.
 
-    ``config`` uses the stack file's shape (namespaced keys, structured values as objects).
+    ``config`` uses the stack file's shape (namespaced keys, structured values as objects);
+    ``previous_outputs`` are the outputs of the stack's last update (none: a new stack).
     """
     values = dict(read_stack_config(project_dir, stack) if config is None else config)
     secret_keys = [k for k, v in values.items() if v == SECRET]
     pulumi.runtime.set_all_config(config_as_engine_strings(values), secret_keys)
     runtime_settings.ROOT.set(None)
     region = str(values.get("aws:region") or "us-east-1")
-    monitor = RecordingMonitor(ProviderMocks(region))
+    monitor = RecordingMonitor(ProviderMocks(region, previous_outputs))
     pulumi.runtime.set_mocks(
         monitor.mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor
     )
+    # A previous run that failed leaves its pending outputs behind; start clean, as
+    # pulumi.runtime.test does.
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
     script = program or project_dir / "__main__.py"
 
     def run_main() -> None:

@@ -352,17 +352,17 @@ def global_refusal(module: str, name: str, extra_allowed_modules: Iterable[str] 
             return reason
     if qualname in _ALLOWED_GLOBALS:
         return None
+    if (module, name) in _OLD_JOBLIB_WRAPPERS:
+        return (
+            "joblib < 0.10 stored arrays in separate .npy files next to the pickle; re-save the "
+            "model with a current joblib"
+        )
     for pattern, reason in _GADGETS:
         if _matches(qualname, pattern):
             return reason
     allowed = (*_ALLOWED_PACKAGES, *extra_allowed_modules)
     if any(_in_package(module, package) for package in allowed):
         return None
-    if (module, name) in _OLD_JOBLIB_WRAPPERS:
-        return (
-            "joblib < 0.10 stored arrays in separate .npy files next to the pickle; re-save the "
-            "model with a current joblib"
-        )
     return (
         "not on the allow-list (scikit-learn, numpy, scipy, pandas and a few data-only builtins): "
         "the container may not be able to import it, and an unknown callable can do anything "
@@ -442,7 +442,7 @@ class _InflateReader(io.RawIOBase):
                 return len(out)
 
 
-_ZFILE_FORMATS: tuple[tuple[bytes, str], ...] = (
+_NOT_PICKLE_PREFIXES: tuple[tuple[bytes, str], ...] = (
     (b"ZF", "joblib's pre-0.10 compressed format; re-save the model with a current joblib"),
     (b"\x93NUMPY", "a NumPy .npy file, not a pickled model"),
     (b"PK\x03\x04", "a zip archive (.npz, or a skops file), not a joblib or pickle file"),
@@ -1027,7 +1027,7 @@ def _dtype_layout(dtype: object) -> tuple[int, bool]:
 
 
 def _detect_compression(head: bytes) -> str | None:
-    for prefix, refusal in _ZFILE_FORMATS:
+    for prefix, refusal in _NOT_PICKLE_PREFIXES:
         if head.startswith(prefix):
             raise PickleInspectionError(f"this is {refusal}")
     for name, prefix in _COMPRESSORS:
@@ -1130,7 +1130,7 @@ def check_compatibility(
             f"{framework.version} pins: joblib.load fails there. Re-save with compress=('zlib', 3)"
         )
     modules = {module for module, _ in report.globals}
-    if False and any(_in_package(m, "sklearn") for m in modules):
+    if not report.sklearn_versions and any(_in_package(m, "sklearn") for m in modules):
         warnings.append(
             "no scikit-learn version is recorded in the pickle (scikit-learn < 0.18, or a custom "
             "__getstate__): the version match cannot be checked"

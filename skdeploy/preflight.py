@@ -10,7 +10,6 @@ the container-faithful runtime: load the model and predict ``samples.json`` (see
 from __future__ import annotations
 
 import ast
-import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from skdeploy.constants import (
     MAX_PAYLOAD_BYTES,
+    MAX_SERVERLESS_PAYLOAD_BYTES,
     PROGRAM,
     REQUIREMENTS_FILE,
     SAMPLES_FILE,
@@ -53,6 +54,12 @@ INSTANCE_MEMORY: dict[str, tuple[float, int]] = {
 #: Share of instance memory the model copies may take; the rest is Python, numpy and requests.
 MEMORY_BUDGET = 0.7
 
+#: Names under which model files are pickles that ``joblib.load`` would read (joblib's own
+#: compressed suffixes included). Any other model file that does not inspect as a pickle is a
+#: data file the handler reads itself: a warning, not a refusal.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".sav")
+_COMPRESSED_SUFFIXES = (".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4")
+
 #: Top-level modules the container has besides the standard library (its pinned packages and
 #: what they bring), by import name.
 CONTAINER_MODULES = frozenset(
@@ -81,8 +88,9 @@ CONTAINER_MODULES = frozenset(
     }
 )
 
-#: Distribution names of the framework table's pins, by the import name users think of.
-_PINNED_DISTRIBUTIONS = {"scikit-learn", "numpy", "pandas", "scipy"}
+#: The framework table's scientific pins (canonical distribution names): listing one again in
+#: requirements.txt is at best useless.
+_PINNED_DISTRIBUTIONS = frozenset({"scikit-learn", "numpy", "pandas", "scipy"})
 
 
 class PreflightError(RuntimeError):
@@ -167,7 +175,17 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
         try:
             inspected = inspect_pickle(path)
         except PickleInspectionError as exc:
-            report.add("pickle", "error", f"{name}: cannot be read as a joblib/pickle file: {exc}")
+            if is_pickle_name(name):
+                report.add(
+                    "pickle", "error", f"{name}: cannot be read as a joblib/pickle file: {exc}"
+                )
+            else:
+                report.add(
+                    "pickle",
+                    "warning",
+                    f"{name}: not a pickle, so not inspected (fine for a data file the handler "
+                    f"reads itself, not for a model joblib.load would read): {exc}",
+                )
             continue
         errors, warnings = check_compatibility(
             inspected, settings.framework, allow_version_skew=settings.allow_version_skew
@@ -176,20 +194,49 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
         report.extend("pickle", "warning", (f"{name}: {m}" for m in warnings))
 
 
+def is_pickle_name(name: str) -> bool:
+    """Whether a model file's name says joblib/pickle (``model.joblib``, ``model.pkl.gz``)."""
+    stem = name.lower()
+    for suffix in _COMPRESSED_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    return stem.endswith(PICKLE_SUFFIXES)
+
+
 def _python_minor(framework: Framework) -> tuple[int, int]:
     major, minor = framework.python.split(".")
     return int(major), int(minor)
 
 
+def _module_level(body: list[ast.stmt]) -> Iterable[ast.stmt]:
+    """Statements that run when the module is imported, also inside top-level if/try/with."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.With):
+            yield from _module_level(node.body)
+        elif isinstance(node, ast.If | ast.For | ast.While):
+            yield from _module_level(node.body)
+            yield from _module_level(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                yield from _module_level(block)
+            for handler in node.handlers:
+                yield from _module_level(handler.body)
+
+
 def _top_level_names(tree: ast.Module) -> set[str]:
+    """Names the module defines at import time, as the container's ``getattr`` would see them."""
     names: set[str] = set()
-    for node in tree.body:
+    for node in _module_level(tree.body):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
         elif isinstance(node, ast.ImportFrom):
             names.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
     return names
 
 
@@ -224,8 +271,9 @@ def check_handlers(settings: EndpointSettings, report: PreflightReport) -> None:
                 f"{exc.msg}",
             )
             continue
-        known = set(sys.stdlib_module_names) | CONTAINER_MODULES | local_modules | required
-        for module in sorted(_imported_modules(tree) - known):
+        known = set(sys.stdlib_module_names) | CONTAINER_MODULES | local_modules
+        imported = _imported_modules(tree)
+        for module in sorted(m for m in imported - known if m.lower() not in required):
             report.add(
                 "handlers",
                 "error",
@@ -252,7 +300,11 @@ def check_handlers(settings: EndpointSettings, report: PreflightReport) -> None:
 
 
 def requirement_names(path: Path) -> set[str]:
-    """Import-ish names of the packages a requirements.txt installs (lower-case, _ for -)."""
+    """Import-ish names of the packages a requirements.txt installs (lower-case, _ for -).
+
+    A distribution whose import name differs (``Pillow`` is ``PIL``) is not matched: the check
+    then asks for the import to be listed, which a reviewer resolves by reading the message.
+    """
     if not path.is_file():
         return set()
     names = set()
@@ -260,7 +312,7 @@ def requirement_names(path: Path) -> set[str]:
         text = line.split("#", 1)[0].strip()
         if text and not text.startswith("-"):
             try:
-                names.add(Requirement(text).name.lower().replace("-", "_"))
+                names.add(canonicalize_name(Requirement(text).name).replace("-", "_"))
             except InvalidRequirement:
                 continue
     return names
@@ -279,6 +331,13 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
             f"{REQUIREMENTS_FILE} with network isolation: the container pip-installs it at every "
             "start and the endpoint never becomes healthy",
         )
+    if settings.vpc is not None and not settings.network_isolation:
+        report.add(
+            "requirements",
+            "warning",
+            f"{REQUIREMENTS_FILE} with a VPC: the container pip-installs it at every start, which "
+            "hangs unless the subnets reach PyPI through a NAT gateway (skdeploy cannot see that)",
+        )
     report.add(
         "requirements",
         "warning",
@@ -286,7 +345,7 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
         "or a NAT in a VPC); the container already has numpy, scipy, pandas, scikit-learn, joblib",
     )
     pins = {
-        req.name.lower(): req
+        canonicalize_name(req.name): req
         for req in (Requirement(p) for p in settings.framework.runtime_requirements())
     }
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -300,7 +359,8 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
                 "requirements", "error", f"line {number}: {text!r} is not a requirement: {exc}"
             )
             continue
-        pinned = pins.get(wanted.name.lower())
+        name = canonicalize_name(wanted.name)
+        pinned = pins.get(name)
         if pinned is None:
             continue
         versions = [s.version for s in pinned.specifier if s.operator == "=="]
@@ -315,7 +375,7 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
                 f"line {number}: {text!r} conflicts with the container's {pinned}: reinstalling a "
                 "pinned package at start breaks the serving stack",
             )
-        elif wanted.name.lower() in _PINNED_DISTRIBUTIONS:
+        elif name in _PINNED_DISTRIBUTIONS:
             report.add(
                 "requirements",
                 "warning",
@@ -324,42 +384,75 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
 
 
 def check_sizes(settings: EndpointSettings, report: PreflightReport) -> None:
-    """The model fits the instance (once per worker); sample requests fit the payload limit."""
+    """The model fits the endpoint's memory; each sample request fits the payload limit."""
     report.checks_run.append("sizes")
+    _check_memory(settings, report)
+    _check_sample_requests(settings, report)
+
+
+def _check_memory(settings: EndpointSettings, report: PreflightReport) -> None:
+    """Model bytes on disk, once per worker, within :data:`MEMORY_BUDGET` of the memory.
+
+    An instance runs one gunicorn worker per vCPU, each loading its own copy. A serverless
+    endpoint's vCPUs are not published, so it is held to at least one copy in ``memoryMb``.
+    """
     model_bytes = sum((settings.model_dir / n).stat().st_size for n in settings.model_files)
-    spec = INSTANCE_MEMORY.get(settings.instance_type)
-    if spec is None:
+    if settings.serverless is not None:
+        memory_bytes = settings.serverless.memory_mb * 1024**2
+        workers = 1
+        where = f"the {settings.serverless.memory_mb} MB of the serverless endpoint"
+        fix = "raise serverless.memoryMb (at most 6144) or use instances"
+    else:
+        spec = INSTANCE_MEMORY.get(settings.instance_type)
+        if spec is None:
+            report.add(
+                "sizes",
+                "warning",
+                f"memory of {settings.instance_type} is not in skdeploy's table: model size "
+                "unchecked",
+            )
+            return
+        memory_gib, workers = spec
+        memory_bytes = int(memory_gib * 1024**3)
+        where = f"the {memory_gib:g} GiB of {settings.instance_type}"
+        fix = "choose a larger instance"
+    needed = model_bytes * workers
+    if needed > MEMORY_BUDGET * memory_bytes:
+        copies = f"loaded by {workers} workers" if workers > 1 else "loaded once"
         report.add(
             "sizes",
-            "warning",
-            f"memory of {settings.instance_type} is not in skdeploy's table: model size unchecked",
+            "error",
+            f"model files of {model_bytes / 1e6:.0f} MB {copies} need about "
+            f"{needed / 1e9:.1f} GB, over {int(MEMORY_BUDGET * 100)} % of {where}: {fix}",
         )
-    else:
-        memory_gib, vcpus = spec
-        needed = model_bytes * vcpus
-        if needed > MEMORY_BUDGET * memory_gib * 1024**3:
-            report.add(
-                "sizes",
-                "error",
-                f"model files of {model_bytes / 1e6:.0f} MB loaded by {vcpus} workers need about "
-                f"{needed / 1e9:.1f} GB, over {int(MEMORY_BUDGET * 100)} % of the "
-                f"{memory_gib:g} GiB of {settings.instance_type}: choose a larger instance",
-            )
-    samples = settings.model_dir / SAMPLES_FILE
-    if samples.is_file():
-        try:
-            instances = json.loads(samples.read_text(encoding="utf-8")).get("instances", [])
-        except (json.JSONDecodeError, AttributeError) as exc:
-            report.add("sizes", "error", f"{SAMPLES_FILE} is not a JSON object: {exc}")
-            return
-        body = len(json.dumps({"instances": instances}).encode())
-        if body > MAX_PAYLOAD_BYTES:
-            report.add(
-                "sizes",
-                "error",
-                f"the {SAMPLES_FILE} request is {body} bytes, over the {MAX_PAYLOAD_BYTES}-byte "
-                "InvokeEndpoint limit",
-            )
+
+
+def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) -> None:
+    """``samples.json`` is valid, and the requests that send it fit InvokeEndpoint's limit.
+
+    The smoke test and load-and-predict send the samples in batches (:func:`skdeploy.smoke.
+    batches`), so a large file is fine; one sample too large for any request is not.
+    """
+    from skdeploy import smoke  # the smoke test's own reader and batching, not a re-spelling
+
+    path = settings.model_dir / SAMPLES_FILE
+    if not path.is_file():
+        return
+    try:
+        samples = smoke.load_samples(path)
+    except smoke.CannotRun as exc:
+        report.add("sizes", "error", f"{SAMPLES_FILE} cannot be used: {exc}")
+        return
+    limit = MAX_SERVERLESS_PAYLOAD_BYTES if settings.serverless is not None else MAX_PAYLOAD_BYTES
+    try:
+        smoke.batches(samples.instances, limit)
+    except smoke.CannotRun as exc:
+        report.add(
+            "sizes",
+            "error",
+            f"{SAMPLES_FILE}: {exc} of a {settings.endpoint_kind} endpoint's InvokeEndpoint "
+            "request: no client can send it",
+        )
 
 
 def assert_deployable(settings: EndpointSettings) -> PreflightReport:

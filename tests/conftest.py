@@ -10,6 +10,7 @@ repository's runtime virtualenv through a ``build/runtime`` symlink, so it is bu
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import dill
+import hypothesis  # noqa: F401 - imported now, not in the summary after a failure (see below)
 import pytest
 import yaml
 
@@ -25,6 +28,30 @@ from skdeploy.demo import EndpointFailed, RunningEndpoint, background_endpoint
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
 from skdeploy.runtime import RuntimeUnavailable, ensure_runtime, runtime_dir
 from tests.support import REPO, copy_project
+
+# hypothesis' pytest plugin imports hypothesis lazily while printing the summary; after a failing
+# test with a deep Pulumi (asyncio) traceback, CPython 3.11.7 then fails in ast.parse with
+# "AST constructor recursion depth mismatch" and hides the failures. Importing it first avoids it.
+
+# pulumi.dynamic (the autoscaling guard) imports dill, and importing dill registers its types into
+# the pure-Python pickler that joblib.dump uses: a model dumped in this process afterwards would
+# refer to dill._dill, which the inspector rightly refuses. Tests dump models as users do, from a
+# plain interpreter: undo the registration (Pulumi serialises its providers with dill.dumps, which
+# does not need it).
+dill.extend(False)
+
+# pulumi.dynamic.serialize_provider (run whenever the program declares the autoscaling guard)
+# replaces pickle._Pickler's dict methods with key-sorting ones and never restores them; joblib
+# pickles with pickle._Pickler, so every later joblib.dump in the process would sort dict keys.
+_STOCK_PICKLER = {name: getattr(pickle._Pickler, name) for name in ("_batch_setitems", "save_dict")}
+
+
+@pytest.fixture(autouse=True)
+def _stock_pickler() -> None:
+    """Each test pickles with the standard library's own pure-Python pickler."""
+    for name, method in _STOCK_PICKLER.items():
+        setattr(pickle._Pickler, name, method)
+
 
 #: The stack written into project copies: values the local-endpoint tests can rely on.
 TEST_STACK = "dev"

@@ -165,8 +165,12 @@ def test_the_configuration_has_one_stable_variant(declared: ProgramRun) -> None:
     (variant,) = config.inputs["productionVariants"]
     assert variant["variantName"] == DEFAULT_VARIANT
     assert variant["modelName"] == declared.one(MODEL).outputs["name"]
-    assert variant["instanceType"] == settings.instance_type
-    assert variant["initialInstanceCount"] == settings.instance_count
+    if settings.serverless is not None:
+        assert "instanceType" not in variant
+        assert variant["serverlessConfig"]["memorySizeInMb"] == settings.serverless.memory_mb
+    else:
+        assert variant["instanceType"] == settings.instance_type
+        assert variant["initialInstanceCount"] == settings.instance_count
 
 
 def test_the_endpoint_keeps_its_stable_name(declared: ProgramRun) -> None:

@@ -1,0 +1,108 @@
+"""Autoscaling that survives an instance type change.
+
+AWS refuses an endpoint update that changes the instance type of a variant with a registered
+scaling target ("the target must be deregistered first"), and the provider cannot express that
+order: the scaling target depends on the endpoint, so Pulumi would update the endpoint first.
+skdeploy adds a small guard resource that the Endpoint depends on:
+
+1. ``ScalingTargetGuard`` (a Pulumi dynamic resource, run in the program's own process) is
+   updated *before* the Endpoint; when the variant's instance type changed, its update
+   deregisters the scaling target (AWS deletes the target's policies with it);
+2. the Endpoint is updated to the configuration with the new instance type;
+3. the scaling Target and Policy, whose replacement is triggered by the instance type
+   (delete-before-replace), are registered again against the updated endpoint.
+
+Across such an update the variant runs ``initialInstanceCount`` instances until the new target
+scales it; any count autoscaling had reached before is not retained (the provider does not expose
+``RetainAllVariantProperties``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+SERVICE_NAMESPACE = "sagemaker"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
+
+
+def scaling_resource_id(endpoint_name: str, variant: str) -> str:
+    """Application Auto Scaling's id of an endpoint variant."""
+    return f"endpoint/{endpoint_name}/variant/{variant}"
+
+
+def deregister_scaling_target(region: str, resource_id: str, client: Any = None) -> bool:
+    """Deregister the variant's scaling target; False when none was registered."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("application-autoscaling", region_name=region)
+    from botocore.exceptions import ClientError
+
+    try:
+        client.deregister_scalable_target(
+            ServiceNamespace=SERVICE_NAMESPACE,
+            ResourceId=resource_id,
+            ScalableDimension=SCALABLE_DIMENSION,
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        # AWS documents ObjectNotFoundException; moto answers ValidationException instead.
+        missing = error.get("Code") == "ObjectNotFoundException" or (
+            error.get("Code") == "ValidationException"
+            and "No scalable target found" in str(error.get("Message"))
+        )
+        if missing:
+            return False
+        raise
+    return True
+
+
+class ScalingTargetGuardProvider(pulumi.dynamic.ResourceProvider):
+    """Deregisters the scaling target when the variant's instance type is about to change."""
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        """Nothing to do on creation: no target exists before the endpoint."""
+        return pulumi.dynamic.CreateResult(id_=str(props["resource_id"]), outs=props)
+
+    def diff(
+        self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]
+    ) -> pulumi.dynamic.DiffResult:
+        """Any input change is an in-place update (never a replacement)."""
+        changed = [
+            key
+            for key in ("instance_type", "resource_id", "region")
+            if _olds.get(key) != _news.get(key)
+        ]
+        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=[], stables=[])
+
+    def update(
+        self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]
+    ) -> pulumi.dynamic.UpdateResult:
+        """On a new instance type, deregister the old target before the endpoint update."""
+        if _olds.get("instance_type") != _news.get("instance_type"):
+            deregister_scaling_target(str(_olds["region"]), str(_olds["resource_id"]))
+        return pulumi.dynamic.UpdateResult(outs=_news)
+
+
+class ScalingTargetGuard(pulumi.dynamic.Resource):
+    """Ordered before the Endpoint; see the module documentation."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        region: str,
+        resource_id: str,
+        instance_type: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            ScalingTargetGuardProvider(),
+            name,
+            {"region": region, "resource_id": resource_id, "instance_type": instance_type},
+            opts,
+        )

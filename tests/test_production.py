@@ -1,0 +1,355 @@
+"""Production features: serverless dev, autoscaling, safe blue/green updates, capture, security."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from skdeploy.endpoint import EndpointReplacementRefused, alarm_names
+from skdeploy.mockrun import ProgramRun, run_program
+from skdeploy.scaling import (
+    SCALABLE_DIMENSION,
+    ScalingTargetGuardProvider,
+    deregister_scaling_target,
+    scaling_resource_id,
+)
+from skdeploy.settings import SettingsError, load_stack_settings, read_stack_config
+from tests.support import REPO, copy_project
+
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+MODEL = "aws:sagemaker/model:Model"
+TARGET = "aws:appautoscaling/target:Target"
+POLICY = "aws:appautoscaling/policy:Policy"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+BUCKET = "aws:s3/bucket:Bucket"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+GUARD = "pulumi-python:dynamic:Resource"
+
+
+@pytest.fixture(scope="module")
+def stacks() -> dict[str, ProgramRun]:
+    """The declarations of the three committed stacks."""
+    return {stack: run_program(REPO, stack) for stack in ("dev", "staging", "prod")}
+
+
+def statements(run: ProgramRun) -> dict[str, dict[str, Any]]:
+    document = json.loads(run.one(ROLE_POLICY).inputs["policy"])
+    return {s["Sid"]: s for s in document["Statement"]}
+
+
+def variant(run: ProgramRun) -> dict[str, Any]:
+    (only,) = run.one(CONFIG).inputs["productionVariants"]
+    return only
+
+
+def depends_on(run: ProgramRun, resource_type: str) -> set[str]:
+    return {run.by_urn(u).type for u in run.one(resource_type).dependencies}
+
+
+# --- Serverless dev ------------------------------------------------------------------------------
+
+
+def test_dev_is_serverless_with_no_idle_instances(stacks: dict[str, ProgramRun]) -> None:
+    """dev's variant is serverless (memory, concurrency) and declares no instances."""
+    dev = variant(stacks["dev"])
+    assert dev["serverlessConfig"] == {"memorySizeInMb": 2048, "maxConcurrency": 5}
+    assert "instanceType" not in dev
+    assert "initialInstanceCount" not in dev
+    assert stacks["dev"].one(MODEL).inputs["enableNetworkIsolation"] is False
+    assert not stacks["dev"].by_type(TARGET)
+    assert stacks["dev"].exports["endpointKind"] == "serverless"
+
+
+# --- Autoscaling ---------------------------------------------------------------------------------
+
+
+def test_prod_scales_between_two_and_six_on_invocations(stacks: dict[str, ProgramRun]) -> None:
+    """prod registers its variant with Application Auto Scaling and tracks invocations."""
+    prod = stacks["prod"]
+    target = prod.one(TARGET).inputs
+    assert target["resourceId"] == scaling_resource_id("skdeploy-prod", "AllTraffic")
+    assert target["scalableDimension"] == SCALABLE_DIMENSION
+    assert target["serviceNamespace"] == "sagemaker"
+    assert (target["minCapacity"], target["maxCapacity"]) == (2, 6)
+    tracking = prod.one(POLICY).inputs["targetTrackingScalingPolicyConfiguration"]
+    assert tracking["predefinedMetricSpecification"] == {
+        "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+    }
+    assert tracking["targetValue"] == 200
+    assert (tracking["scaleInCooldown"], tracking["scaleOutCooldown"]) == (300, 60)
+    assert variant(prod)["initialInstanceCount"] == 2
+
+
+def test_autoscaling_is_ordered_after_the_endpoint(stacks: dict[str, ProgramRun]) -> None:
+    """The scaling target waits for the endpoint, the policy for the target."""
+    prod = stacks["prod"]
+    assert ENDPOINT in depends_on(prod, TARGET)
+    assert TARGET in depends_on(prod, POLICY)
+
+
+def test_an_instance_type_change_deregisters_the_target_before_the_endpoint_update(
+    stacks: dict[str, ProgramRun],
+) -> None:
+    """The guard precedes the Endpoint; a new type replaces target and policy, deleted first."""
+    prod = stacks["prod"]
+    assert GUARD in depends_on(prod, ENDPOINT)
+    assert prod.one(GUARD).inputs["instance_type"] == "ml.c5.xlarge"
+    for resource_type in (TARGET, POLICY):
+        resource = prod.one(resource_type)
+        assert resource.delete_before_replace is True
+        assert resource.replacement_trigger == "ml.c5.xlarge"
+    config = read_stack_config(REPO, "prod")
+    config["skdeploy:instanceType"] = "ml.c5.2xlarge"
+    changed = run_program(REPO, "prod", config)
+    assert changed.one(TARGET).replacement_trigger == "ml.c5.2xlarge"
+    assert changed.one(GUARD).inputs["instance_type"] == "ml.c5.2xlarge"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto with dummy credentials."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def test_the_guard_deregisters_the_scaling_target_on_a_type_change(aws: None) -> None:
+    """Updating the guard with a new instance type removes the registered target (moto)."""
+    client = boto3.client("application-autoscaling", region_name="eu-west-1")
+    resource_id = scaling_resource_id("skdeploy-prod", "AllTraffic")
+    client.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource_id,
+        ScalableDimension=SCALABLE_DIMENSION,
+        MinCapacity=2,
+        MaxCapacity=6,
+    )
+    provider = ScalingTargetGuardProvider()
+    olds = {"region": "eu-west-1", "resource_id": resource_id, "instance_type": "ml.c5.xlarge"}
+    provider.update("id", olds, {**olds, "instance_type": "ml.c5.xlarge"})
+    assert client.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    provider.update("id", olds, {**olds, "instance_type": "ml.c5.2xlarge"})
+    assert client.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    assert deregister_scaling_target("eu-west-1", resource_id) is False
+
+
+# --- Safe updates --------------------------------------------------------------------------------
+
+
+def test_prod_updates_blue_green_by_canary_with_rollback_alarms(
+    stacks: dict[str, ProgramRun],
+) -> None:
+    """prod shifts 25 % first and rolls back on its two alarms, watched per endpoint and variant."""
+    prod = stacks["prod"]
+    deployment = prod.one(ENDPOINT).inputs["deploymentConfig"]
+    routing = deployment["blueGreenUpdatePolicy"]["trafficRoutingConfiguration"]
+    assert routing == {
+        "type": "CANARY",
+        "waitIntervalInSeconds": 600,
+        "canarySize": {"type": "CAPACITY_PERCENT", "value": 25},
+    }
+    rollback = deployment["autoRollbackConfiguration"]["alarms"]
+    assert [a["alarmName"] for a in rollback] == alarm_names("skdeploy-prod")
+    alarms = {a.inputs["name"]: a.inputs for a in prod.by_type(ALARM)}
+    assert set(alarms) == set(alarm_names("skdeploy-prod"))
+    for alarm in alarms.values():
+        assert alarm["dimensions"] == {"EndpointName": "skdeploy-prod", "VariantName": "AllTraffic"}
+        assert alarm["namespace"] == "AWS/SageMaker"
+    assert alarms["skdeploy-prod-invocation-5xx-errors"]["threshold"] == 5
+    assert alarms["skdeploy-prod-model-latency"]["threshold"] == 500_000  # microseconds
+    assert ALARM in depends_on(prod, ENDPOINT)
+
+
+ORDINARY_CHANGES: list[tuple[str, object]] = [
+    ("skdeploy:instanceType", "ml.c5.2xlarge"),
+    ("skdeploy:instanceCount", 3),
+    ("skdeploy:autoscaling", {"min": 3, "max": 8}),
+    ("skdeploy:dataCapture", {"samplingPercent": 50}),
+    ("skdeploy:deployment", {"strategy": "canary", "canaryPercent": 10, "errorThreshold": 20}),
+    ("skdeploy:deployment", {"strategy": "linear", "latencyThresholdMs": 900}),
+    ("skdeploy:logRetentionDays", 90),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), ORDINARY_CHANGES)
+def test_no_ordinary_change_touches_a_field_that_replaces_the_endpoint(
+    stacks: dict[str, ProgramRun], key: str, value: object
+) -> None:
+    """name and autoRollbackConfiguration (ForceNew in the provider) stay the same."""
+    config = read_stack_config(REPO, "prod")
+    config[key] = value
+    before, after = stacks["prod"].one(ENDPOINT).inputs, run_program(REPO, "prod", config)
+    changed = after.one(ENDPOINT).inputs
+    assert changed["name"] == before["name"]
+    assert (
+        changed["deploymentConfig"]["autoRollbackConfiguration"]
+        == before["deploymentConfig"]["autoRollbackConfiguration"]
+    )
+
+
+def test_switching_to_serverless_is_refused_without_the_opt_in(tmp_path: Path) -> None:
+    """A stack that ran instances last time cannot silently become serverless."""
+    with pytest.raises(EndpointReplacementRefused, match="allowEndpointReplacement"):
+        run_program(REPO, "dev", previous_outputs={"endpointKind": "instances"})
+    assert (
+        run_program(REPO, "dev", previous_outputs={"endpointKind": "serverless"}).exports[
+            "endpointKind"
+        ]
+        == "serverless"
+    )
+
+
+def test_the_opt_in_replaces_the_endpoint_deleting_it_first() -> None:
+    """With the opt-in, a kind switch replaces the endpoint, deleting it first (same name)."""
+    config = read_stack_config(REPO, "dev")
+    config["skdeploy:allowEndpointReplacement"] = True
+    run = run_program(REPO, "dev", config, previous_outputs={"endpointKind": "instances"})
+    endpoint = run.one(ENDPOINT)
+    assert endpoint.replacement_trigger == "serverless"
+    assert endpoint.delete_before_replace is True
+
+
+# --- Data capture, logs, protection --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "percent"), [("staging", 100), ("prod", 20)])
+def test_capture_writes_exactly_where_the_role_may(
+    stacks: dict[str, ProgramRun], stack: str, percent: int
+) -> None:
+    """Data capture goes to the artifact bucket's prefix, and the role may write only there."""
+    run = stacks[stack]
+    capture = run.one(CONFIG).inputs["dataCaptureConfig"]
+    bucket = run.one(BUCKET).outputs["bucket"]
+    assert capture["enableCapture"] is True
+    assert capture["initialSamplingPercentage"] == percent
+    assert capture["destinationS3Uri"] == f"s3://{bucket}/datacapture"
+    assert [o["captureMode"] for o in capture["captureOptions"]] == ["Input", "Output"]
+    assert statements(run)["WriteDataCapture"] == {
+        "Sid": "WriteDataCapture",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"arn:aws:s3:::{bucket}/datacapture/*"],
+    }
+    assert "WriteDataCapture" not in statements(stacks["dev"])
+
+
+@pytest.mark.parametrize(("stack", "days"), [("dev", 7), ("staging", 30), ("prod", 365)])
+def test_the_log_group_is_declared_with_its_retention(
+    stacks: dict[str, ProgramRun], stack: str, days: int
+) -> None:
+    """/aws/sagemaker/Endpoints/<name> exists before the endpoint, with the stack's retention."""
+    run = stacks[stack]
+    logs = run.one(LOG_GROUP).inputs
+    assert logs["name"] == f"/aws/sagemaker/Endpoints/skdeploy-{stack}"
+    assert logs["retentionInDays"] == days
+    assert LOG_GROUP in depends_on(run, ENDPOINT)
+
+
+def test_prod_protects_its_endpoint_and_bucket(stacks: dict[str, ProgramRun]) -> None:
+    """prod's endpoint, bucket and logs are protected and retained; dev's are not."""
+    for resource_type in (ENDPOINT, BUCKET, LOG_GROUP):
+        assert stacks["prod"].one(resource_type).protect is True
+        assert stacks["prod"].one(resource_type).retain_on_delete is True
+        assert stacks["dev"].one(resource_type).protect is False
+
+
+def test_every_resource_carries_the_stack_tags(stacks: dict[str, ProgramRun]) -> None:
+    """Tags with stack, project and artifact sha256 are on every taggable resource."""
+    for run in stacks.values():
+        for resource in run.resources:
+            if "tags" in resource.inputs:
+                assert resource.inputs["tags"]["skdeploy:stack"] == run.stack
+                assert (
+                    resource.inputs["tags"]["skdeploy:artifact-sha256"]
+                    == run.exports["artifactSha256"]
+                )
+
+
+def test_kms_and_vpc_narrow_the_role_to_that_key_and_add_the_network(tmp_path: Path) -> None:
+    """A KMS key encrypts bucket, storage, capture and logs; the role may use exactly that key."""
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    config = read_stack_config(REPO, "staging")
+    config["skdeploy:kmsKeyArn"] = key
+    config["skdeploy:vpc"] = {"subnetIds": ["subnet-1", "subnet-2"], "securityGroupIds": ["sg-1"]}
+    config["skdeploy:networkIsolation"] = False
+    run = run_program(REPO, "staging", config)
+    encryption = run.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ).inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert encryption == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key}
+    assert run.one(CONFIG).inputs["kmsKeyArn"] == key
+    assert run.one(CONFIG).inputs["dataCaptureConfig"]["kmsKeyId"] == key
+    assert run.one(LOG_GROUP).inputs["kmsKeyId"] == key
+    assert statements(run)["UseStackKey"]["Resource"] == [key]
+    assert run.one(MODEL).inputs["vpcConfig"] == {
+        "subnets": ["subnet-1", "subnet-2"],
+        "securityGroupIds": ["sg-1"],
+    }
+    assert statements(run)["ManageVpcNetworkInterfaces"]["Resource"] == "*"
+
+
+# --- Bad combinations ----------------------------------------------------------------------------
+
+SERVERLESS = {"memoryMb": 2048, "maxConcurrency": 5}
+BAD_COMBINATIONS: list[tuple[dict[str, object], list[str]]] = [
+    (
+        {
+            "serverless": SERVERLESS,
+            "autoscaling": {"min": 1, "max": 2},
+            "dataCapture": {"samplingPercent": 10},
+            "vpc": {"subnetIds": ["s"], "securityGroupIds": ["g"]},
+            "networkIsolation": True,
+        },
+        [
+            "autoscaling = ",
+            "dataCapture = ",
+            "vpc = ",
+            "networkIsolation = ",
+            "cannot be combined with serverless",
+        ],
+    ),
+    ({"serverless": {"memoryMb": 1500}}, ["serverless.memoryMb", "steps of 1024"]),
+    ({"serverless": {"memoryMb": 8192}}, ["serverless.memoryMb"]),
+    ({"autoscaling": {"min": 4, "max": 2}}, ["min must not exceed max"]),
+    ({"autoscaling": {"max": 2}}, ["autoscaling.min", "needs min and max"]),
+    (
+        {"deployment": {"strategy": "big-bang"}},
+        ["deployment.strategy", "all-at-once, canary, linear"],
+    ),
+    (
+        {"serverless": SERVERLESS, "deployment": {"strategy": "canary"}},
+        ["all-at-once blue/green only"],
+    ),
+    ({"vpc": {"securityGroupIds": ["sg-1"]}}, ["vpc.subnetIds", "subnets and security groups"]),
+    ({"vpc": {"subnetIds": [], "securityGroupIds": ["sg-1"]}}, ["vpc.subnetIds", "non-empty"]),
+    ({"startupHealthCheckTimeoutSeconds": 30}, ["60-3600"]),
+    ({"logRetentionDays": 10}, ["logRetentionDays"]),
+    ({"kmsKeyArn": "alias/mine"}, ["KMS key ARN"]),
+    ({"dataCapture": {"captureContent": "everything"}}, ["both, input, output"]),
+    ({"deployment": {"surprise": 1}}, ["deployment.surprise", "unknown key"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "fragments"), BAD_COMBINATIONS)
+def test_bad_combinations_are_refused_in_one_message(
+    tmp_path: Path, raw: dict[str, object], fragments: list[str]
+) -> None:
+    """Each bad setting or combination is named, all of them in one SettingsError."""
+    project = copy_project(tmp_path)
+    config = {"aws:region": "us-east-1", **{f"skdeploy:{k}": v for k, v in raw.items()}}
+    (project / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": config}))
+    with pytest.raises(SettingsError) as caught:
+        load_stack_settings(project, "bad")
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message, message
