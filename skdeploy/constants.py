@@ -83,6 +83,9 @@ OUTPUT_REGION: Final = "region"
 #: ``serverless`` or ``instances``; read back on the next update to refuse an in-place switch.
 OUTPUT_ENDPOINT_KIND: Final = "endpointKind"
 
+#: ``https://.../predict`` of the optional HTTPS front door (exported only when ``api`` is on).
+OUTPUT_API_URL: Final = "apiUrl"
+
 STACK_OUTPUTS: Final = (
     OUTPUT_ENDPOINT_NAME,
     OUTPUT_ENDPOINT_ARN,

@@ -19,14 +19,16 @@ Usable from any Pulumi program::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from skdeploy import iam
-from skdeploy.artifact import Artifact, build_for_settings
+from skdeploy.artifact import Artifact, build_artifact, build_for_settings
 from skdeploy.constants import (
+    BUILD_DIR,
     COMPONENT_TYPE,
     DEFAULT_VARIANT,
     LOG_GROUP_PREFIX,
@@ -43,7 +45,7 @@ from skdeploy.scaling import (
     ScalingTargetGuard,
     scaling_resource_id,
 )
-from skdeploy.settings import EndpointSettings
+from skdeploy.settings import EndpointSettings, VariantSettings
 
 
 class EndpointReplacementRefused(RuntimeError):
@@ -91,8 +93,29 @@ class SklearnEndpoint(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        built = artifact if artifact is not None else build_for_settings(settings)
+        served = settings.production_variants
+        variants = (*served, *([settings.shadow] if settings.shadow else []))
+        single = not settings.variants
+        built_of: dict[str, Artifact] = {}
+        for variant in variants:
+            if single and variant.name == DEFAULT_VARIANT:
+                built_of[variant.name] = artifact or build_for_settings(settings)
+            else:
+                built_of[variant.name] = build_artifact(
+                    variant.model_dir,
+                    variant.inference_dir,
+                    variant.model_files,
+                    settings.project_dir / BUILD_DIR,
+                )
+        built = built_of[served[0].name]
         tags = resource_tags(settings, built.sha256)
+
+        def logical(variant: VariantSettings, suffix: str) -> str:
+            """Names of the single default variant stay as they were before variants existed."""
+            if single and variant.name == DEFAULT_VARIANT:
+                return f"{prefix}-{suffix}"
+            return f"{prefix}-{variant.name.lower()}-{suffix}"
+
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
@@ -149,22 +172,28 @@ class SklearnEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
         )
 
-        # --- The artifact, under its content address; kept when a newer one replaces it -------
-        key = artifact_key(built.sha256)
-        artifact_object = aws.s3.BucketObjectv2(
-            f"{prefix}-artifact",
-            bucket=bucket.id,
-            key=key,
-            source=pulumi.FileAsset(str(built.path)),
-            content_type="application/gzip",
-            tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                retain_on_delete=True,
-                depends_on=[encryption, versioning, ownership, public_block, bucket_policy],
-            ),
-        )
-        model_data_url = pulumi.Output.concat("s3://", bucket.bucket, "/", key)
+        # --- The artifacts, under their content address; kept when newer ones replace them ---
+        keys = {v.name: artifact_key(built_of[v.name].sha256) for v in variants}
+        # One object per distinct artifact: variants with identical inputs share it.
+        objects_by_key: dict[str, aws.s3.BucketObjectv2] = {}
+        for v in variants:
+            if keys[v.name] in objects_by_key:
+                continue
+            objects_by_key[keys[v.name]] = aws.s3.BucketObjectv2(
+                logical(v, "artifact"),
+                bucket=bucket.id,
+                key=keys[v.name],
+                source=pulumi.FileAsset(str(built_of[v.name].path)),
+                content_type="application/gzip",
+                tags=tags,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    retain_on_delete=True,
+                    depends_on=[encryption, versioning, ownership, public_block, bucket_policy],
+                ),
+            )
+        objects = {v.name: objects_by_key[keys[v.name]] for v in variants}
+        model_data_url = pulumi.Output.concat("s3://", bucket.bucket, "/", keys[served[0].name])
 
         # --- Image -----------------------------------------------------------------------------
         image_uri: pulumi.Output[str]
@@ -197,13 +226,13 @@ class SklearnEndpoint(pulumi.ComponentResource):
         )
 
         def role_policy_document(values: list[Any]) -> str:
-            part, account, object_arn, image, capture_bucket_name = values
+            part, account, image, capture_bucket_name, *object_arns = values
             return json.dumps(
                 iam.execution_role_policy(
                     partition=part,
                     region=settings.region,
                     account_id=account,
-                    artifact_object_arns=[object_arn],
+                    artifact_object_arns=list(object_arns),
                     image_repository_arns=[parse_image_uri(image).repository_arn(part)],
                     endpoint_name=settings.endpoint_name,
                     capture_prefix_arns=None
@@ -214,39 +243,48 @@ class SklearnEndpoint(pulumi.ComponentResource):
                 )
             )
 
-        object_arn = pulumi.Output.concat(bucket.arn, "/", key)
+        object_arns = [pulumi.Output.concat(bucket.arn, "/", key) for key in objects_by_key]
         role_policy = aws.iam.RolePolicy(
             f"{prefix}-execution-policy",
             role=role.id,
             policy=pulumi.Output.all(
-                partition, identity.account_id, object_arn, image_uri, capture_bucket
+                partition, identity.account_id, image_uri, capture_bucket, *object_arns
             ).apply(role_policy_document),
             opts=child,
         )
 
         # --- Model -> EndpointConfiguration -> Endpoint ----------------------------------------
-        model = aws.sagemaker.Model(
-            f"{prefix}-model",
-            execution_role_arn=role.arn,
-            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                image=image_uri,
-                model_data_url=model_data_url,
-                environment=container_environment(settings.region),
-            ),
-            enable_network_isolation=settings.network_isolation,
-            vpc_config=None
-            if settings.vpc is None
-            else aws.sagemaker.ModelVpcConfigArgs(
-                subnets=list(settings.vpc.subnet_ids),
-                security_group_ids=list(settings.vpc.security_group_ids),
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, artifact_object]),
-        )
+        models = {
+            v.name: aws.sagemaker.Model(
+                logical(v, "model"),
+                execution_role_arn=role.arn,
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=image_uri,
+                    model_data_url=pulumi.Output.concat("s3://", bucket.bucket, "/", keys[v.name]),
+                    environment=container_environment(settings.region),
+                ),
+                enable_network_isolation=settings.network_isolation,
+                vpc_config=None
+                if settings.vpc is None
+                else aws.sagemaker.ModelVpcConfigArgs(
+                    subnets=list(settings.vpc.subnet_ids),
+                    security_group_ids=list(settings.vpc.security_group_ids),
+                ),
+                tags=tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, objects[v.name]]),
+            )
+            for v in variants
+        }
+        model = models[served[0].name]
         kind = self._endpoint_kind_guard(settings, prefix)
         config = aws.sagemaker.EndpointConfiguration(
             f"{prefix}-config",
-            production_variants=[self._variant(settings, model.name)],
+            production_variants=[self._variant(settings, v, models[v.name].name) for v in served],
+            shadow_production_variants=None
+            if settings.shadow is None
+            else [
+                self._shadow_variant(settings, settings.shadow, models[settings.shadow.name].name)
+            ],
             kms_key_arn=settings.kms_key_arn if settings.serverless is None else None,
             data_capture_config=None
             if capture is None
@@ -282,15 +320,18 @@ class SklearnEndpoint(pulumi.ComponentResource):
         )
         alarms = self._rollback_alarms(settings, prefix, tags) if settings.deployment else []
 
-        guard: ScalingTargetGuard | None = None
+        guards: list[ScalingTargetGuard] = []
         if settings.autoscaling is not None:
-            guard = ScalingTargetGuard(
-                f"{prefix}-scaling-guard",
-                region=settings.region,
-                resource_id=scaling_resource_id(settings.endpoint_name, DEFAULT_VARIANT),
-                instance_type=settings.instance_type,
-                opts=child,
-            )
+            guards = [
+                ScalingTargetGuard(
+                    logical(v, "scaling-guard"),
+                    region=settings.region,
+                    resource_id=scaling_resource_id(settings.endpoint_name, v.name),
+                    instance_type=v.instance_type,
+                    opts=child,
+                )
+                for v in served
+            ]
         endpoint = aws.sagemaker.Endpoint(
             f"{prefix}-endpoint",
             name=settings.endpoint_name,
@@ -301,7 +342,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
                 parent=self,
                 protect=settings.protect,
                 retain_on_delete=settings.protect,
-                depends_on=[log_group, *alarms, *([guard] if guard else [])],
+                depends_on=[log_group, *alarms, *guards],
                 # AWS cannot turn instances into serverless (or back) in place: with the opt-in,
                 # a kind switch replaces the endpoint, deleting the old one first (same name).
                 replacement_trigger=settings.endpoint_kind
@@ -311,7 +352,13 @@ class SklearnEndpoint(pulumi.ComponentResource):
             ),
         )
         if settings.autoscaling is not None:
-            self._autoscaling(settings, prefix, endpoint)
+            for variant in served:
+                self._autoscaling(settings, variant, logical, endpoint)
+        self.api_url: pulumi.Output[str] | None = None
+        if settings.api is not None:
+            from skdeploy.api import declare_front_door
+
+            self.api_url = declare_front_door(self, settings, prefix, endpoint, tags)
 
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
@@ -357,12 +404,12 @@ class SklearnEndpoint(pulumi.ComponentResource):
 
     @staticmethod
     def _variant(
-        settings: EndpointSettings, model_name: pulumi.Output[str]
+        settings: EndpointSettings, variant: VariantSettings, model_name: pulumi.Output[str]
     ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
-        """The one production variant: serverless, or instances with their timeouts."""
+        """A production variant: serverless, or instances with their timeouts."""
         if settings.serverless is not None:
             return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-                variant_name=DEFAULT_VARIANT,
+                variant_name=variant.name,
                 model_name=model_name,
                 initial_variant_weight=1.0,
                 serverless_config=aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
@@ -371,14 +418,29 @@ class SklearnEndpoint(pulumi.ComponentResource):
                     provisioned_concurrency=settings.serverless.provisioned_concurrency,
                 ),
             )
-        count = settings.instance_count
+        count = variant.instance_count
         if settings.autoscaling is not None:
             count = min(max(count, settings.autoscaling.min), settings.autoscaling.max)
         return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-            variant_name=DEFAULT_VARIANT,
+            variant_name=variant.name,
             model_name=model_name,
-            instance_type=settings.instance_type,
+            instance_type=variant.instance_type,
             initial_instance_count=count,
+            initial_variant_weight=variant.weight,
+            container_startup_health_check_timeout_in_seconds=settings.startup_health_check_timeout_seconds,
+            model_data_download_timeout_in_seconds=settings.model_download_timeout_seconds,
+        )
+
+    @staticmethod
+    def _shadow_variant(
+        settings: EndpointSettings, variant: VariantSettings, model_name: pulumi.Output[str]
+    ) -> aws.sagemaker.EndpointConfigurationShadowProductionVariantArgs:
+        """The shadow variant: a copy of the traffic, answers discarded."""
+        return aws.sagemaker.EndpointConfigurationShadowProductionVariantArgs(
+            variant_name=variant.name,
+            model_name=model_name,
+            instance_type=variant.instance_type,
+            initial_instance_count=variant.instance_count,
             initial_variant_weight=1.0,
             container_startup_health_check_timeout_in_seconds=settings.startup_health_check_timeout_seconds,
             model_data_download_timeout_in_seconds=settings.model_download_timeout_seconds,
@@ -390,7 +452,10 @@ class SklearnEndpoint(pulumi.ComponentResource):
         """5XX errors and model latency of the variant: what blue/green rolls back on."""
         deployment = settings.deployment
         assert deployment is not None
-        dimensions = {"EndpointName": settings.endpoint_name, "VariantName": DEFAULT_VARIANT}
+        # With several variants the alarms watch the first one: one fixed alarm list keeps the
+        # rollback configuration (which replaces the endpoint when it changes) stable.
+        first = settings.production_variants[0].name
+        dimensions = {"EndpointName": settings.endpoint_name, "VariantName": first}
         actions = [deployment.alarm_topic_arn] if deployment.alarm_topic_arn else []
         errors_name, latency_name = alarm_names(settings.endpoint_name)
         common: dict[str, Any] = {
@@ -468,31 +533,33 @@ class SklearnEndpoint(pulumi.ComponentResource):
         )
 
     def _autoscaling(
-        self, settings: EndpointSettings, prefix: str, endpoint: aws.sagemaker.Endpoint
+        self,
+        settings: EndpointSettings,
+        variant: VariantSettings,
+        logical: Callable[[VariantSettings, str], str],
+        endpoint: aws.sagemaker.Endpoint,
     ) -> None:
-        """Target tracking on invocations per instance, after the endpoint exists."""
+        """Target tracking on one variant's invocations per instance, after the endpoint exists."""
         scaling = settings.autoscaling
         assert scaling is not None
         # Replaced (deleted first) whenever the variant's instance type changes; see scaling.py.
         replace_on_type = pulumi.ResourceOptions(
             parent=self,
             depends_on=[endpoint],
-            replacement_trigger=settings.instance_type,
+            replacement_trigger=variant.instance_type,
             delete_before_replace=True,
         )
         target = aws.appautoscaling.Target(
-            f"{prefix}-scaling-target",
+            logical(variant, "scaling-target"),
             service_namespace=SERVICE_NAMESPACE,
-            resource_id=endpoint.name.apply(
-                lambda name: scaling_resource_id(name, DEFAULT_VARIANT)
-            ),
+            resource_id=endpoint.name.apply(lambda name: scaling_resource_id(name, variant.name)),
             scalable_dimension=SCALABLE_DIMENSION,
             min_capacity=scaling.min,
             max_capacity=scaling.max,
             opts=replace_on_type,
         )
         aws.appautoscaling.Policy(
-            f"{prefix}-scaling-policy",
+            logical(variant, "scaling-policy"),
             policy_type="TargetTrackingScaling",
             service_namespace=target.service_namespace,
             resource_id=target.resource_id,
@@ -508,13 +575,14 @@ class SklearnEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[target],
-                replacement_trigger=settings.instance_type,
+                replacement_trigger=variant.instance_type,
                 delete_before_replace=True,
             ),
         )
 
     def outputs(self) -> dict[str, pulumi.Output[str]]:
-        """The stack outputs, keyed by the names in :mod:`skdeploy.constants`."""
+        """The stack outputs, keyed by the names in :mod:`skdeploy.constants` (``apiUrl`` only
+        with the front door)."""
         from skdeploy import constants as c
 
         return {
@@ -527,4 +595,5 @@ class SklearnEndpoint(pulumi.ComponentResource):
             c.OUTPUT_IMAGE_URI: self.image_uri,
             c.OUTPUT_REGION: self.region,
             c.OUTPUT_ENDPOINT_KIND: self.endpoint_kind,
+            **({c.OUTPUT_API_URL: self.api_url} if self.api_url is not None else {}),
         }

@@ -13,7 +13,8 @@ The mock provider stands in for pulumi-aws in three ways, and only these:
   of the inputs (tags aside), so a changed input yields a new name exactly as the provider's
   replacement does;
   for the others the suffix is stable, as an in-place update keeps the name;
-- computed attributes: ``arn`` and ``id`` in AWS's formats, for a fixed test account;
+- computed attributes: ``arn`` and ``id`` in AWS's formats (and an HTTP API's endpoint URL), for
+  a fixed test account;
 - data sources: the caller identity (that account), the partition (``aws``) and the prebuilt
   image (from :data:`skdeploy.image.REGISTRY_ACCOUNTS`, the same table the provider ships);
 - the stack's own previous outputs, which the program reads through a StackReference: none (a new
@@ -24,6 +25,7 @@ A dynamic resource's serialized provider is shown as ``[dynamic provider]``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import runpy
@@ -186,6 +188,27 @@ class ProviderMocks(pulumi.runtime.Mocks):
                 name=physical, arn=f"arn:aws:sagemaker:{region}:{account}:{kind}/{physical}"
             )
             return physical, outputs
+        if type_ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs.update(
+                name=physical, arn=f"arn:aws:logs:{region}:{account}:log-group:{physical}"
+            )
+            return physical, outputs
+        if type_ == "aws:lambda/function:Function":
+            arn = f"arn:aws:lambda:{region}:{account}:function:{physical}"
+            outputs.update(
+                name=physical,
+                arn=arn,
+                invokeArn=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+            )
+            return physical, outputs
+        if type_ == "aws:apigatewayv2/api:Api":
+            api_id = _suffix(type_, args.name, {}) + "api"
+            outputs.update(
+                apiEndpoint=f"https://{api_id}.execute-api.{region}.amazonaws.com",
+                executionArn=f"arn:aws:execute-api:{region}:{account}:{api_id}",
+                arn=f"arn:aws:apigateway:{region}::/apis/{api_id}",
+            )
+            return api_id, outputs
         if "name" in inputs or type_.endswith(("Role", "Policy")):
             outputs.setdefault("name", physical)
         outputs.setdefault("arn", f"arn:aws:{service}:{region}:{account}:{physical}")
@@ -285,6 +308,8 @@ def _mask_secrets(value: Any) -> Any:
         return [_mask_secrets(v) for v in value]
     if isinstance(value, pulumi.asset.FileAsset):
         return {"fileAsset": Path(value.path).name}
+    if isinstance(value, pulumi.asset.AssetArchive):
+        return {"assetArchive": {k: _mask_secrets(v) for k, v in value.assets.items()}}
     return value
 
 
@@ -314,6 +339,11 @@ def run_program(
     # pulumi.runtime.test does.
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
+    # ...and free them now: asyncio logs a dead future's unretrieved exception with a formatted
+    # traceback, which calls ast.parse on Python 3.11; if the collector ran that inside the
+    # preflight's own ast.parse, CPython 3.11.7 would fail with "SystemError: AST constructor
+    # recursion depth mismatch".
+    gc.collect()
     script = program or project_dir / "__main__.py"
 
     def run_main() -> None:

@@ -10,6 +10,7 @@ the container-faithful runtime: load the model and predict ``samples.json`` (see
 from __future__ import annotations
 
 import ast
+import gc
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from skdeploy.constants import (
 )
 from skdeploy.frameworks import Framework
 from skdeploy.pickle_inspect import PickleInspectionError, check_compatibility, inspect_pickle
-from skdeploy.settings import EndpointSettings
+from skdeploy.settings import EndpointSettings, VariantSettings
 
 Severity = Literal["error", "warning"]
 
@@ -170,28 +171,46 @@ def static_checks(settings: EndpointSettings) -> PreflightReport:
 def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
     """Inspect each model file without unpickling it; compare with the framework."""
     report.checks_run.append("pickle")
-    for name in settings.model_files:
-        path = settings.model_dir / name
-        try:
-            inspected = inspect_pickle(path)
-        except PickleInspectionError as exc:
-            if is_pickle_name(name):
-                report.add(
-                    "pickle", "error", f"{name}: cannot be read as a joblib/pickle file: {exc}"
-                )
-            else:
-                report.add(
-                    "pickle",
-                    "warning",
-                    f"{name}: not a pickle, so not inspected (fine for a data file the handler "
-                    f"reads itself, not for a model joblib.load would read): {exc}",
-                )
-            continue
-        errors, warnings = check_compatibility(
-            inspected, settings.framework, allow_version_skew=settings.allow_version_skew
-        )
-        report.extend("pickle", "error", (f"{name}: {m}" for m in errors))
-        report.extend("pickle", "warning", (f"{name}: {m}" for m in warnings))
+    seen: set[Path] = set()
+    for variant in all_variants(settings):
+        for file_name in variant.model_files:
+            path = variant.model_dir / file_name
+            if path not in seen:
+                seen.add(path)
+                _check_pickle(settings, report, path, _label(settings, variant, file_name))
+
+
+def all_variants(settings: EndpointSettings) -> list[VariantSettings]:
+    """Production variants and the shadow: every model and handler set the endpoint runs."""
+    return [*settings.production_variants, *([settings.shadow] if settings.shadow else [])]
+
+
+def _label(settings: EndpointSettings, variant: VariantSettings, name: str) -> str:
+    return f"{variant.name}/{name}" if settings.variants or settings.shadow else name
+
+
+def _check_pickle(
+    settings: EndpointSettings, report: PreflightReport, path: Path, name: str
+) -> None:
+    """Inspect one model file."""
+    try:
+        inspected = inspect_pickle(path)
+    except PickleInspectionError as exc:
+        if is_pickle_name(path.name):
+            report.add("pickle", "error", f"{name}: cannot be read as a joblib/pickle file: {exc}")
+        else:
+            report.add(
+                "pickle",
+                "warning",
+                f"{name}: not a pickle, so not inspected (fine for a data file the handler "
+                f"reads itself, not for a model joblib.load would read): {exc}",
+            )
+        return
+    errors, warnings = check_compatibility(
+        inspected, settings.framework, allow_version_skew=settings.allow_version_skew
+    )
+    report.extend("pickle", "error", (f"{name}: {m}" for m in errors))
+    report.extend("pickle", "warning", (f"{name}: {m}" for m in warnings))
 
 
 def is_pickle_name(name: str) -> bool:
@@ -200,6 +219,22 @@ def is_pickle_name(name: str) -> bool:
     for suffix in _COMPRESSED_SUFFIXES:
         stem = stem.removesuffix(suffix)
     return stem.endswith(PICKLE_SUFFIXES)
+
+
+def _parse(source: Path, version: tuple[int, int]) -> ast.Module:
+    """``ast.parse`` with the garbage collector paused.
+
+    CPython 3.11.7 (seen here) raises ``SystemError: AST constructor recursion depth mismatch``
+    when a finaliser runs Python code in the middle of a parse, which happens inside the Pulumi
+    program when asyncio futures of a failed step are collected. Pausing GC avoids it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(source.read_text(encoding="utf-8"), str(source), feature_version=version)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _python_minor(framework: Framework) -> tuple[int, int]:
@@ -254,19 +289,30 @@ def _imported_modules(tree: ast.Module) -> set[str]:
 def check_handlers(settings: EndpointSettings, report: PreflightReport) -> None:
     """inference.py parses under the container's Python, defines model_fn, imports what exists."""
     report.checks_run.append("handlers")
+    seen: set[Path] = set()
+    for variant in all_variants(settings):
+        if variant.inference_dir not in seen:
+            seen.add(variant.inference_dir)
+            _check_handler_dir(settings, report, variant)
+
+
+def _check_handler_dir(
+    settings: EndpointSettings, report: PreflightReport, variant: VariantSettings
+) -> None:
+    """The handler checks for one inference directory."""
     version = _python_minor(settings.framework)
-    local_modules = {p.stem for p in settings.inference_dir.glob("*.py")}
-    required = requirement_names(settings.requirements_file)
-    for source in sorted(settings.inference_dir.glob("*.py")):
+    inference_dir = variant.inference_dir
+    local_modules = {p.stem for p in inference_dir.glob("*.py")}
+    required = requirement_names(inference_dir / REQUIREMENTS_FILE)
+    prefix = f"{variant.name}/" if settings.variants or settings.shadow else ""
+    for source in sorted(inference_dir.glob("*.py")):
         try:
-            tree = ast.parse(
-                source.read_text(encoding="utf-8"), str(source), feature_version=version
-            )
+            tree = _parse(source, version)
         except SyntaxError as exc:
             report.add(
                 "handlers",
                 "error",
-                f"{source.name}:{exc.lineno}: does not parse under Python "
+                f"{prefix}{source.name}:{exc.lineno}: does not parse under Python "
                 f"{settings.framework.python} (the {settings.framework.version} container's): "
                 f"{exc.msg}",
             )
@@ -277,7 +323,7 @@ def check_handlers(settings: EndpointSettings, report: PreflightReport) -> None:
             report.add(
                 "handlers",
                 "error",
-                f"{source.name} imports {module!r}, which the container does not have; "
+                f"{prefix}{source.name} imports {module!r}, which the container does not have; "
                 f"add it to {REQUIREMENTS_FILE} or remove the import",
             )
         if source.name != PROGRAM:
@@ -287,14 +333,15 @@ def check_handlers(settings: EndpointSettings, report: PreflightReport) -> None:
             report.add(
                 "handlers",
                 "error",
-                f"{PROGRAM} defines no model_fn: the container has no default that loads a model",
+                f"{prefix}{PROGRAM} defines no model_fn: the container has no default that "
+                "loads a model",
             )
         combined = sorted({"input_fn", "predict_fn", "output_fn"} & defined)
         if "transform_fn" in defined and combined:
             report.add(
                 "handlers",
                 "error",
-                f"{PROGRAM} defines transform_fn together with {', '.join(combined)}: the "
+                f"{prefix}{PROGRAM} defines transform_fn together with {', '.join(combined)}: the "
                 "container refuses that combination (UserError)",
             )
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import yaml
 
-from skdeploy.constants import CONFIG_NAMESPACE, REQUIREMENTS_FILE
+from skdeploy.constants import CONFIG_NAMESPACE, DEFAULT_VARIANT, REQUIREMENTS_FILE
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
 
 REGION_KEY: Final = "aws:region"
@@ -169,6 +169,28 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "`true` accepts a new endpoint (downtime) when switching between serverless and instances",
     ),
     SettingSpec(
+        "variants",
+        "list of maps",
+        "one variant `AllTraffic` from the keys above",
+        "`[{name, modelDir, inferenceDir, modelFiles, weight (1), instanceType, instanceCount}]`: "
+        "several models behind one endpoint, traffic split by weight (not all zero); "
+        "instances only",
+    ),
+    SettingSpec(
+        "shadow",
+        "map",
+        "none",
+        "`{name, modelDir, inferenceDir, modelFiles, instanceType, instanceCount}`: a shadow "
+        "variant that receives a copy of the traffic; its answers are not returned",
+    ),
+    SettingSpec(
+        "api",
+        "map",
+        "off",
+        "`{enabled: true, auth: iam or none (iam), throttle: {rate: requests/s (10), burst: "
+        "(20)}}`: an HTTPS `POST /predict` in front of the endpoint (API Gateway + Lambda)",
+    ),
+    SettingSpec(
         "tags",
         "map of strings",
         "`{}`",
@@ -263,6 +285,28 @@ class DataCaptureSettings:
 
 
 @dataclass(frozen=True)
+class VariantSettings:
+    """One production (or shadow) variant: its own model, handlers and capacity."""
+
+    name: str
+    model_dir: Path
+    inference_dir: Path
+    model_files: tuple[str, ...]
+    weight: float
+    instance_type: str
+    instance_count: int
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """An HTTPS front door: ``POST /predict`` through API Gateway and a Lambda function."""
+
+    auth: str = "iam"
+    throttle_rate: float = 10.0
+    throttle_burst: int = 20
+
+
+@dataclass(frozen=True)
 class VpcSettings:
     """Subnets and security groups the model's containers run in."""
 
@@ -299,6 +343,9 @@ class EndpointSettings:
     log_retention_days: int = 30
     protect: bool = False
     allow_endpoint_replacement: bool = False
+    api: ApiSettings | None = None
+    variants: tuple[VariantSettings, ...] = ()
+    shadow: VariantSettings | None = None
 
     @property
     def endpoint_kind(self) -> str:
@@ -309,6 +356,23 @@ class EndpointSettings:
     def framework(self) -> Framework:
         """The framework table entry of ``framework_version``."""
         return FRAMEWORKS[self.framework_version]
+
+    @property
+    def production_variants(self) -> tuple[VariantSettings, ...]:
+        """The variants serving traffic: ``variants``, or one ``AllTraffic`` from the top keys."""
+        if self.variants:
+            return self.variants
+        return (
+            VariantSettings(
+                DEFAULT_VARIANT,
+                self.model_dir,
+                self.inference_dir,
+                self.model_files,
+                1.0,
+                self.instance_type,
+                self.instance_count,
+            ),
+        )
 
     @property
     def requirements_file(self) -> Path:
@@ -449,6 +513,13 @@ def parse_settings(
 
     model_files = _model_files(problems, get("modelFiles"), model_dir)
     tags = _tags(problems, get("tags", {}))
+    variants, shadow = _variants(
+        problems,
+        get,
+        project_dir,
+        instance_type=instance_type if isinstance(instance_type, str) else "ml.m5.large",
+        instance_count=instance_count or 1,
+    )
     production = _production(
         problems, get, network_isolation=isolation_raw is not None and bool(network_isolation)
     )
@@ -478,6 +549,8 @@ def parse_settings(
         model_files=model_files,
         tags=tags,
         allow_version_skew=bool(allow_version_skew),
+        variants=variants,
+        shadow=shadow,
         **production,
     )
 
@@ -543,6 +616,11 @@ def _as_float(value: object) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _as_object_map(value: object) -> dict[str, object] | None:
+    value = _as_object(value)
+    return value if isinstance(value, dict) else None
 
 
 def _as_str(value: object) -> str | None:
@@ -673,6 +751,32 @@ def _production(
             problems.add(key, raw, "must be true or false")
         flags[key] = bool(flag)
 
+    api = _map(
+        problems,
+        "api",
+        get("api"),
+        {
+            "enabled": _Field(True, _as_bool, lambda v: True, "true or false"),
+            "auth": _Field(
+                "iam", _as_str, lambda v: v in ("iam", "none"), "iam, or none (explicitly public)"
+            ),
+            "throttle": _Field({}, _as_object_map, lambda v: True, "a map {rate, burst}"),
+        },
+    )
+    api_settings: ApiSettings | None = None
+    if api is not None and api["enabled"]:
+        throttle = _map(
+            problems,
+            "api.throttle",
+            api["throttle"] or {},
+            {
+                "rate": _Field(10.0, _as_float, lambda v: 0 < v <= 10000, "requests/s, 0-10000"),
+                "burst": _int_field(20, 1, 5000),
+            },
+        )
+        if throttle is not None:
+            api_settings = ApiSettings(api["auth"], throttle["rate"], throttle["burst"])
+
     if autoscaling is not None and autoscaling["min"] is None:
         problems.add("autoscaling.min", "(missing)", "autoscaling needs min and max")
     if autoscaling is not None and autoscaling["max"] is None:
@@ -698,6 +802,8 @@ def _production(
         reason = "AWS does not support it on serverless endpoints"
         for key, present in (
             ("autoscaling", get("autoscaling") is not None),
+            ("variants", get("variants") is not None),
+            ("shadow", get("shadow") is not None),
             ("dataCapture", get("dataCapture") is not None),
             ("vpc", get("vpc") is not None),
             ("networkIsolation", network_isolation),
@@ -762,7 +868,110 @@ def _production(
         "log_retention_days": retention if retention is not None else 30,
         "protect": flags["protect"],
         "allow_endpoint_replacement": flags["allowEndpointReplacement"],
+        "api": api_settings,
     }
+
+
+def _variant(
+    problems: _Problems,
+    key: str,
+    value: object,
+    project_dir: Path,
+    *,
+    instance_type: str,
+    instance_count: int,
+    shadow: bool,
+) -> VariantSettings | None:
+    fields = {
+        "name": _Field(
+            None, _as_str, lambda v: bool(_ENDPOINT_NAME.match(v)), "1-63 letters, digits, hyphens"
+        ),
+        "modelDir": _Field("model", _as_str, lambda v: bool(v), "a directory path"),
+        "inferenceDir": _Field("inference", _as_str, lambda v: bool(v), "a directory path"),
+        "modelFiles": _Field(None, _as_str_list, lambda v: len(v) > 0, "a non-empty list"),
+        "instanceType": _Field(
+            instance_type, _as_str, lambda v: bool(_INSTANCE_TYPE.match(v)), "starts with `ml.`"
+        ),
+        "instanceCount": _int_field(instance_count, 1, 100),
+    }
+    if not shadow:
+        fields["weight"] = _Field(1.0, _as_float, lambda v: v >= 0, "a weight >= 0")
+    parsed = _map(problems, key, value, fields)
+    if parsed is None:
+        return None
+    if parsed["name"] is None:
+        problems.add(f"{key}.name", "(missing)", "every variant needs a name")
+        return None
+    model_dir = _directory(problems, f"{key}.modelDir", parsed["modelDir"], project_dir)
+    inference_dir = _directory(problems, f"{key}.inferenceDir", parsed["inferenceDir"], project_dir)
+    if inference_dir is not None and not (inference_dir / "inference.py").is_file():
+        problems.add(f"{key}.inferenceDir", parsed["inferenceDir"], "has no inference.py")
+    files = _model_files(
+        problems,
+        list(parsed["modelFiles"]) if parsed["modelFiles"] else None,
+        model_dir,
+        f"{key}.modelFiles",
+    )
+    if model_dir is None or inference_dir is None:
+        return None
+    return VariantSettings(
+        parsed["name"],
+        model_dir,
+        inference_dir,
+        files,
+        float(parsed.get("weight") or 0.0) if not shadow else 0.0,
+        parsed["instanceType"],
+        parsed["instanceCount"],
+    )
+
+
+def _variants(
+    problems: _Problems,
+    get: Callable[..., object],
+    project_dir: Path,
+    *,
+    instance_type: str,
+    instance_count: int,
+) -> tuple[tuple[VariantSettings, ...], VariantSettings | None]:
+    """``variants`` and ``shadow``: several models behind one endpoint."""
+    raw = _as_object(get("variants"))
+    variants: list[VariantSettings] = []
+    if raw is not None:
+        if not isinstance(raw, list) or not raw:
+            problems.add("variants", raw, "must be a non-empty list of variants")
+        else:
+            for index, item in enumerate(raw):
+                parsed = _variant(
+                    problems,
+                    f"variants[{index}]",
+                    item,
+                    project_dir,
+                    instance_type=instance_type,
+                    instance_count=instance_count,
+                    shadow=False,
+                )
+                if parsed is not None:
+                    variants.append(parsed)
+            names = [v.name for v in variants]
+            if len(set(names)) != len(names):
+                problems.add("variants", names, "variant names must be unique")
+            if variants and len(variants) == len(raw) and not any(v.weight > 0 for v in variants):
+                problems.add("variants", [v.weight for v in variants], "weights are all zero")
+    shadow = None
+    if get("shadow") is not None:
+        shadow = _variant(
+            problems,
+            "shadow",
+            get("shadow"),
+            project_dir,
+            instance_type=instance_type,
+            instance_count=instance_count,
+            shadow=True,
+        )
+        served = [v.name for v in variants] or [DEFAULT_VARIANT]
+        if shadow is not None and shadow.name in served:
+            problems.add("shadow.name", shadow.name, "must differ from the production variants")
+    return tuple(variants), shadow
 
 
 def _directory(problems: _Problems, key: str, value: object, project_dir: Path) -> Path | None:
@@ -776,26 +985,28 @@ def _directory(problems: _Problems, key: str, value: object, project_dir: Path) 
     return path
 
 
-def _model_files(problems: _Problems, value: object, model_dir: Path | None) -> tuple[str, ...]:
+def _model_files(
+    problems: _Problems, value: object, model_dir: Path | None, key: str = "modelFiles"
+) -> tuple[str, ...]:
     value = _as_object(value)
     if value is None:
         if model_dir is None:
             return ()
         found = tuple(sorted(p.name for p in model_dir.glob("*.joblib") if p.is_file()))
         if not found:
-            problems.add("modelFiles", "(default)", f"no *.joblib file in {model_dir}")
+            problems.add(key, "(default)", f"no *.joblib file in {model_dir}")
         return found
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        problems.add("modelFiles", value, "must be a non-empty list of file names")
+        problems.add(key, value, "must be a non-empty list of file names")
         return ()
     names: list[str] = value
     for name in names:
         if not _MODEL_FILE.match(name):
-            problems.add("modelFiles", name, "must be a plain file name inside modelDir")
+            problems.add(key, name, "must be a plain file name inside modelDir")
         elif model_dir is not None and not (model_dir / name).is_file():
-            problems.add("modelFiles", name, f"file {model_dir / name} does not exist")
+            problems.add(key, name, f"file {model_dir / name} does not exist")
     if len(set(names)) != len(names):
-        problems.add("modelFiles", value, "lists a file twice")
+        problems.add(key, value, "lists a file twice")
     return tuple(sorted(set(names)))
 
 

@@ -353,3 +353,202 @@ def test_bad_combinations_are_refused_in_one_message(
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, message
+
+
+# --- HTTPS front door ----------------------------------------------------------------------------
+
+
+def with_api(api: dict[str, object]) -> ProgramRun:
+    config = read_stack_config(REPO, "staging")
+    config["skdeploy:api"] = api
+    return run_program(REPO, "staging", config)
+
+
+def test_the_front_door_routes_post_predict_to_a_lambda_with_iam_auth() -> None:
+    """api on: an HTTP API with POST /predict (IAM auth), throttled, proxying to the function."""
+    run = with_api({"throttle": {"rate": 50, "burst": 100}})
+    route = run.one("aws:apigatewayv2/route:Route").inputs
+    assert route["routeKey"] == "POST /predict"
+    assert route["authorizationType"] == "AWS_IAM"
+    integration = run.one("aws:apigatewayv2/integration:Integration").inputs
+    function = run.one("aws:lambda/function:Function")
+    assert integration["integrationUri"] == function.outputs["arn"]
+    assert integration["payloadFormatVersion"] == "2.0"
+    assert route["target"].startswith("integrations/")
+    stage = run.one("aws:apigatewayv2/stage:Stage").inputs
+    assert stage["defaultRouteSettings"] == {"throttlingRateLimit": 50, "throttlingBurstLimit": 100}
+    assert function.inputs["environment"]["variables"]["ENDPOINT_NAME"] == "skdeploy-staging"
+    assert function.inputs["code"] == {"assetArchive": {"handler.py": {"fileAsset": "handler.py"}}}
+    assert function.inputs["runtime"] == "python3.12"
+    api = run.one("aws:apigatewayv2/api:Api").outputs
+    assert run.exports["apiUrl"] == f"{api['apiEndpoint']}/predict"
+    permission = run.one("aws:lambda/permission:Permission").inputs
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["sourceArn"] == f"{api['executionArn']}/*/POST/predict"
+
+
+def test_the_front_door_role_may_invoke_exactly_this_endpoint() -> None:
+    """The function's role invokes only this endpoint and writes only its own logs."""
+    run = with_api({})
+    policies = [json.loads(p.inputs["policy"]) for p in run.by_type(ROLE_POLICY)]
+    (front,) = [p for p in policies if p["Statement"][0]["Sid"] == "InvokeThisEndpoint"]
+    invoke, logs = front["Statement"]
+    assert invoke["Action"] == ["sagemaker:InvokeEndpoint"]
+    assert invoke["Resource"] == [run.exports["endpointArn"]]
+    assert logs["Resource"] == [
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/skdeploy-staging-api:log-stream:*"
+    ]
+
+
+def test_a_public_front_door_must_be_asked_for() -> None:
+    """auth: none makes the route public; without the api key nothing is declared."""
+    run = with_api({"auth": "none"})
+    assert run.one("aws:apigatewayv2/route:Route").inputs["authorizationType"] == "NONE"
+    assert not run_program(REPO, "staging").by_type("aws:apigatewayv2/api:Api")
+    assert "apiUrl" not in run_program(REPO, "staging").exports
+
+
+def test_a_bad_front_door_setting_is_refused(tmp_path: Path) -> None:
+    """An unknown auth mode or a zero rate is named in the settings error."""
+    project = copy_project(tmp_path)
+    config = {
+        "aws:region": "us-east-1",
+        "skdeploy:api": {"auth": "apikey", "throttle": {"rate": 0}},
+    }
+    (project / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": config}))
+    with pytest.raises(SettingsError) as caught:
+        load_stack_settings(project, "bad")
+    assert "api.auth" in str(caught.value)
+
+
+# --- Several variants and a shadow ---------------------------------------------------------------
+
+
+def two_models(tmp_path: Path) -> Path:
+    """A project copy with a second model directory (other bytes: another artifact)."""
+    project = copy_project(tmp_path)
+    (project / "challenger").mkdir()
+    (project / "challenger" / "model.joblib").write_bytes(
+        (project / "model" / "model.joblib").read_bytes()
+    )
+    (project / "challenger" / "extra.joblib").write_bytes(
+        (project / "model" / "model.joblib").read_bytes()
+    )
+    return project
+
+
+def test_variants_put_several_models_behind_one_endpoint(tmp_path: Path) -> None:
+    """Each variant gets its own artifact and Model; traffic is split by weight; role reads both."""
+    project = two_models(tmp_path)
+    config = read_stack_config(project, "staging")
+    config["skdeploy:variants"] = [
+        {"name": "champion", "weight": 9},
+        {
+            "name": "challenger",
+            "modelDir": "challenger",
+            "modelFiles": ["model.joblib", "extra.joblib"],
+            "weight": 1,
+            "instanceType": "ml.c5.large",
+        },
+    ]
+    config["skdeploy:shadow"] = {"name": "shadow", "modelDir": "challenger", "instanceCount": 1}
+    run = run_program(project, "staging", config)
+    models = {m.name: m for m in run.by_type(MODEL)}
+    assert set(models) == {
+        "skdeploy-staging-champion-model",
+        "skdeploy-staging-challenger-model",
+        "skdeploy-staging-shadow-model",
+    }
+    keys = [o.inputs["key"] for o in run.by_type("aws:s3/bucketObjectv2:BucketObjectv2")]
+    assert len(keys) == len(set(keys)) == 2  # the shadow's inputs equal the challenger's: shared
+    variants = {v["variantName"]: v for v in run.one(CONFIG).inputs["productionVariants"]}
+    assert (
+        variants["champion"]["initialVariantWeight"],
+        variants["challenger"]["initialVariantWeight"],
+    ) == (9, 1)
+    assert variants["challenger"]["instanceType"] == "ml.c5.large"
+    assert (
+        variants["challenger"]["modelName"]
+        == models["skdeploy-staging-challenger-model"].outputs["name"]
+    )
+    (shadow,) = run.one(CONFIG).inputs["shadowProductionVariants"]
+    assert shadow["variantName"] == "shadow"
+    reads = statements(run)["ReadModelArtifact"]["Resource"]
+    bucket = run.one(BUCKET).outputs["bucket"]
+    assert sorted(reads) == sorted(f"arn:aws:s3:::{bucket}/{key}" for key in keys)
+
+
+def test_each_variant_is_autoscaled_and_guarded(tmp_path: Path) -> None:
+    """With autoscaling, every production variant gets its own target, policy and guard."""
+    project = two_models(tmp_path)
+    config = read_stack_config(project, "prod")
+    config["skdeploy:variants"] = [
+        {"name": "blue", "weight": 1},
+        {"name": "green", "modelDir": "challenger", "weight": 1},
+    ]
+    run = run_program(project, "prod", config)
+    targets = sorted(t.inputs["resourceId"] for t in run.by_type(TARGET))
+    assert targets == [
+        "endpoint/skdeploy-prod/variant/blue",
+        "endpoint/skdeploy-prod/variant/green",
+    ]
+    assert len(run.by_type(POLICY)) == 2
+    assert len(run.by_type(GUARD)) == 2
+
+
+VARIANT_PROBLEMS: list[tuple[dict[str, object], str]] = [
+    (
+        {"variants": [{"name": "a", "weight": 0}, {"name": "b", "weight": 0}]},
+        "weights are all zero",
+    ),
+    ({"variants": [{"name": "a"}, {"name": "a"}]}, "variant names must be unique"),
+    ({"variants": [{"weight": 1}]}, "every variant needs a name"),
+    ({"variants": [{"name": "a", "modelDir": "nowhere"}]}, "variants[0].modelDir"),
+    ({"variants": []}, "non-empty list of variants"),
+    ({"shadow": {"name": "AllTraffic"}}, "must differ from the production variants"),
+    ({"serverless": {"memoryMb": 2048}, "variants": [{"name": "a"}]}, "variants = "),
+    ({"serverless": {"memoryMb": 2048}, "shadow": {"name": "s"}}, "shadow = "),
+]
+
+
+@pytest.mark.parametrize(("raw", "fragment"), VARIANT_PROBLEMS)
+def test_bad_variants_are_refused(tmp_path: Path, raw: dict[str, object], fragment: str) -> None:
+    """Zero weights, duplicate or missing names, missing models and serverless are refused."""
+    project = copy_project(tmp_path)
+    config = {"aws:region": "us-east-1", **{f"skdeploy:{k}": v for k, v in raw.items()}}
+    (project / "stacks" / "Pulumi.bad.yaml").write_text(yaml.safe_dump({"config": config}))
+    with pytest.raises(SettingsError) as caught:
+        load_stack_settings(project, "bad")
+    assert fragment in str(caught.value)
+
+
+def test_preflight_checks_every_variant(tmp_path: Path) -> None:
+    """A challenger lacking model_fn, or whose pickle runs a shell, is refused by name."""
+    from skdeploy.preflight import static_checks
+    from skdeploy.settings import parse_settings
+
+    project = two_models(tmp_path)
+    (project / "challenger-code").mkdir()
+    (project / "challenger-code" / "inference.py").write_text(
+        "def predict_fn(data, model):\n    return data\n"
+    )
+    (project / "challenger" / "extra.joblib").write_bytes(b"\x80\x04cposix\nsystem\n.")
+    settings = parse_settings(
+        {
+            "variants": [
+                {"name": "champion"},
+                {"name": "challenger", "modelDir": "challenger", "inferenceDir": "challenger-code"},
+            ]
+        },
+        stack="staging",
+        region="eu-west-1",
+        project_dir=project,
+    )
+    messages = [f.message for f in static_checks(settings).errors]
+    assert any(m.startswith("challenger/inference.py defines no model_fn") for m in messages), (
+        messages
+    )
+    assert any(m.startswith("challenger/extra.joblib") and "posix.system" in m for m in messages), (
+        messages
+    )
+    assert not any(m.startswith("champion/") for m in messages), messages
