@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from skdeploy.constants import MAX_PAYLOAD_BYTES, MAX_SERVERLESS_PAYLOAD_BYTES
+from skdeploy.frontdoor.handler import ENV_ENDPOINT_NAME, ENV_MAX_PAYLOAD_BYTES
 from skdeploy.settings import EndpointSettings
 
 HANDLER_FILE = Path(__file__).with_name("frontdoor") / "handler.py"
@@ -102,12 +103,13 @@ def declare_front_door(
         handler="handler.handler",
         role=role.arn,
         code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(HANDLER_FILE))}),
-        timeout=65,
+        # An HTTP API stops waiting after 30 s (a hard limit): a longer function timeout is wasted.
+        timeout=35,
         memory_size=256,
         environment=aws.lambda_.FunctionEnvironmentArgs(
             variables={
-                "ENDPOINT_NAME": settings.endpoint_name,
-                "MAX_PAYLOAD_BYTES": str(limit),
+                ENV_ENDPOINT_NAME: settings.endpoint_name,
+                ENV_MAX_PAYLOAD_BYTES: str(limit),
             }
         ),
         tags=tags,

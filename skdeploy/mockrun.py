@@ -48,6 +48,8 @@ from skdeploy.image import prebuilt_image_uri
 from skdeploy.settings import SECRET, config_as_engine_strings, read_stack_config
 
 MOCK_ACCOUNT_ID = "123456789012"
+#: What ``pulumi.get_organization()`` answers on a self-managed backend.
+MOCK_ORGANIZATION = "organization"
 
 #: Resource types whose every input is ForceNew in the provider schema (SageMaker models and
 #: endpoint configurations are immutable): any change replaces them, with a new name. Tags are
@@ -333,7 +335,12 @@ def run_program(
     region = str(values.get("aws:region") or "us-east-1")
     monitor = RecordingMonitor(ProviderMocks(region, previous_outputs))
     pulumi.runtime.set_mocks(
-        monitor.mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=monitor
+        monitor.mocks,
+        project=PROJECT_NAME,
+        stack=stack,
+        preview=False,
+        monitor=monitor,
+        organization=MOCK_ORGANIZATION,
     )
     # A previous run that failed leaves its pending outputs behind; start clean, as
     # pulumi.runtime.test does.
