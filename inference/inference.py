@@ -226,7 +226,7 @@ def predict_fn(data: Union[Batch, Rejection], model: Any) -> Union[Prediction, R
         probabilities = model.predict_proba(samples)
     except NotFittedError:
         raise
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError) as error:
         return Rejection(HTTPStatus.BAD_REQUEST, "the model rejected the input: %s" % error)
     return Prediction(predictions, probabilities, getattr(model, "classes_", None))
 
@@ -335,7 +335,9 @@ def _decode(body: Union[str, bytes], charset: str) -> Union[str, Rejection]:
         return Rejection(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported charset %r" % charset)
     try:
         text = bytes(body).decode(codec.name)
-    except UnicodeDecodeError as error:
+    except LookupError:  # codecs.lookup also finds rot13, base64, zlib...: not text encodings
+        return Rejection(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported charset %r" % charset)
+    except UnicodeError as error:  # UnicodeDecodeError, or a codec refusing the bytes (idna)
         return Rejection(HTTPStatus.BAD_REQUEST, "body is not valid %s: %s" % (charset, error))
     return text[1:] if text.startswith("\ufeff") else text
 
@@ -358,7 +360,7 @@ def _parse_json(text: str) -> Union[Batch, Rejection]:
     """``{"instances": ...}``, a list of rows, or a list of objects keyed by feature name."""
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         return Rejection(HTTPStatus.BAD_REQUEST, "malformed JSON: %s" % error)
     probabilities = False
     if isinstance(document, dict):
@@ -407,7 +409,10 @@ def _rows(rows: List[Any]) -> Union[Batch, Rejection]:
     if samples.dtype.kind == "O":
         if not all(_is_number_or_null(value) for value in samples.flat):
             return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
-        samples = samples.astype(np.float64)
+        try:
+            samples = samples.astype(np.float64)
+        except OverflowError:
+            return Rejection(HTTPStatus.BAD_REQUEST, "a number is too large for a 64-bit float")
     elif samples.dtype.kind not in "iuf":
         return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
     return _checked(samples.astype(np.float64, copy=False))

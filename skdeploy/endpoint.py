@@ -240,6 +240,9 @@ class SklearnEndpoint(pulumi.ComponentResource):
                     else [f"arn:{part}:s3:::{capture_bucket_name}/{capture.prefix}/*"],
                     kms_key_arn=settings.kms_key_arn,
                     vpc=settings.vpc is not None,
+                    rollback_alarm_names=alarm_names(settings.endpoint_name)
+                    if settings.deployment
+                    else None,
                 )
             )
 

@@ -70,12 +70,15 @@ def execution_role_policy(
     capture_prefix_arns: list[str] | None = None,
     kms_key_arn: str | None = None,
     vpc: bool = False,
+    rollback_alarm_names: list[str] | None = None,
 ) -> PolicyDocument:
     """Inline policy of the execution role.
 
     ``capture_prefix_arns`` (``arn:aws:s3:::bucket/prefix/*``) adds writing data capture exactly
     there; ``kms_key_arn`` adds using exactly that key (decrypt the artifact, encrypt captures);
-    ``vpc`` adds the network-interface actions SageMaker needs to run in the stack's subnets.
+    ``vpc`` adds the network-interface actions SageMaker needs to run in the stack's subnets;
+    ``rollback_alarm_names`` adds reading exactly those alarms, which SageMaker's deployment
+    guardrails do with the execution role to decide a rollback.
     """
     log_group = log_group_arn(partition, region, account_id, endpoint_name)
     statements: list[dict[str, Any]] = [
@@ -136,6 +139,18 @@ def execution_role_policy(
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                 "Resource": [kms_key_arn],
+            }
+        )
+    if rollback_alarm_names:
+        statements.append(
+            {
+                "Sid": "ReadRollbackAlarms",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:DescribeAlarms"],
+                "Resource": [
+                    f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{name}"
+                    for name in rollback_alarm_names
+                ],
             }
         )
     if vpc:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import re
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,9 +67,13 @@ REPLACED_ON_ANY_CHANGE: frozenset[str] = frozenset(
 UPDATED_IN_PLACE: frozenset[str] = frozenset({"tags", "tagsAll"})
 
 #: Inputs that replace the resource when they change, for the other types (from the provider
-#: schema's ForceNew fields; only the types this project declares).
+#: schema's ForceNew fields; only the types this project declares). A nested ForceNew field is
+#: written as a path into the input, ``a.b``: of the Endpoint's deploymentConfig, only
+#: autoRollbackConfiguration is ForceNew (the traffic-shifting settings update in place).
 REPLACED_ON_CHANGE: Mapping[str, frozenset[str]] = {
-    "aws:sagemaker/endpoint:Endpoint": frozenset({"name", "deploymentConfig"}),
+    "aws:sagemaker/endpoint:Endpoint": frozenset(
+        {"name", "deploymentConfig.autoRollbackConfiguration"}
+    ),
     "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "forceDestroy"}),
     "aws:s3/bucketObjectv2:BucketObjectv2": frozenset({"bucket", "key"}),
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
@@ -92,10 +97,20 @@ REPLACED_ON_CHANGE: Mapping[str, frozenset[str]] = {
 
 
 def replacing_fields(type_: str, changed: set[str]) -> set[str]:
-    """Which of the ``changed`` input names replace a resource of ``type_``."""
+    """Which fields, of the ``changed`` ones, replace a resource of ``type_``.
+
+    ``changed`` holds input names or paths to changed values inside them (``a.b[0].c``, as
+    ``skdeploy plan`` writes them); a field of the table matches its own path and every path
+    below it. Returns the matching fields (input names, for :data:`REPLACED_ON_ANY_CHANGE`).
+    """
     if type_ in REPLACED_ON_ANY_CHANGE:
-        return set(changed) - UPDATED_IN_PLACE
-    return changed & set(REPLACED_ON_CHANGE.get(type_, frozenset()))
+        return {re.split(r"[.\[]", path, maxsplit=1)[0] for path in changed} - UPDATED_IN_PLACE
+    return {
+        field_
+        for field_ in REPLACED_ON_CHANGE.get(type_, frozenset())
+        for path in changed
+        if path == field_ or path.startswith((f"{field_}.", f"{field_}["))
+    }
 
 
 @dataclass
@@ -219,17 +234,17 @@ class ProviderMocks(pulumi.runtime.Mocks):
     def call(  # type: ignore[override]  # Mocks.call may return a plain dict (no failures)
         self, args: pulumi.runtime.MockCallArgs
     ) -> dict[str, Any]:
-        token = args.token
-        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        data_source = args.token
+        if data_source == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": MOCK_ACCOUNT_ID,
                 "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/mock",
                 "userId": "MOCKUSER",
                 "id": MOCK_ACCOUNT_ID,
             }
-        if token == "aws:index/getPartition:getPartition":
+        if data_source == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
-        if token == "aws:sagemaker/getPrebuiltEcrImage:getPrebuiltEcrImage":
+        if data_source == "aws:sagemaker/getPrebuiltEcrImage:getPrebuiltEcrImage":
             tag = str(args.args["imageTag"])
             region = str(args.args.get("region") or self.region)
             framework = get_framework(tag.removesuffix("-cpu-py3"))
@@ -239,7 +254,7 @@ class ProviderMocks(pulumi.runtime.Mocks):
                 "imageTag": tag,
                 "id": tag,
             }
-        raise NotImplementedError(f"no mock for data source {token}")
+        raise NotImplementedError(f"no mock for data source {data_source}")
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -51,7 +51,7 @@ import importlib
 import io
 import lzma
 import math
-import pickletools
+import pickletools  # nosec B403 - only reads opcodes; never unpickles
 import re
 import zlib
 from collections.abc import Callable, Iterable

@@ -6,15 +6,20 @@ under Pulumi's mocks instead (:mod:`skdeploy.mockrun`) and records every resourc
 name, parent, inputs (secrets masked, file assets by file name) and options, plus the stack
 outputs. Two plans, one from the base branch and one from the pull request, are then diffed:
 
-- a resource is *added* or *deleted* when its URN appears or disappears;
+- a resource is *added* or *deleted* when its URN appears or disappears (a read, such as the
+  StackReference the program uses to see its previous outputs, is listed but never counted);
 - it is *replaced* when a changed top-level input is one the provider replaces on
-  (:func:`skdeploy.mockrun.replacing_fields`, the single table of those fields), else *updated*;
-  a change of ``protect`` or ``retainOnDelete`` alone is an update, as it is for the engine;
-  a change of dependencies alone is no change (the engine does not act on it).
+  (:func:`skdeploy.mockrun.replacing_fields`, the single table of those fields), or when its
+  ``replacementTrigger`` option changes; else it is *updated*. A change of ``protect`` or
+  ``retainOnDelete`` alone is an update, as it is for the engine; a change of dependencies alone
+  is no change (the engine does not act on it).
 
 The mocks name auto-named resources the way the provider does (a new name on replacement), so a
 replaced Model changes the configuration's ``modelName``, which replaces the configuration, whose
-new name updates the Endpoint: the diff shows the chain a real preview would show.
+new name updates the Endpoint: the diff shows the chain a real preview would show. The pull
+request's program run sees the base plan's outputs as the stack's own previous outputs, so a
+change the program refuses against a deployed stack (switching serverless and instances) is
+refused here too.
 
 Plans are compared across machines and checkouts, so the document holds no absolute path: the
 program's file assets are masked to their names, and :func:`build_plan` warns if the project's
@@ -322,24 +327,37 @@ class Change:
         return data
 
 
+def _opened(old: Any, new: Any, kind: type) -> bool:
+    """Both sides are ``kind`` or absent, and one is a non-empty ``kind``: compare inside it.
+
+    An object that appears or goes away is thus shown leaf by leaf, so that a replacing field
+    nested in it (``deploymentConfig.autoRollbackConfiguration``) is seen to change.
+    """
+    sides = [v for v in (old, new) if v is not ABSENT]
+    return all(isinstance(v, kind) for v in sides) and any(sides)
+
+
 def value_changes(old: Any, new: Any, path: str = "") -> list[Change]:
     """Every changed leaf between two values, objects by key and lists by position."""
     old, new = _as_structure(old), _as_structure(new)
     if _same(old, new):
         return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        changes: list[Change] = []
-        for key in sorted(set(old) | set(new)):
+    changes: list[Change] = []
+    if _opened(old, new, dict):
+        before = {} if old is ABSENT else old
+        after = {} if new is ABSENT else new
+        for key in sorted(set(before) | set(after)):
             changes += value_changes(
-                old.get(key, ABSENT), new.get(key, ABSENT), _child_path(path, key)
+                before.get(key, ABSENT), after.get(key, ABSENT), _child_path(path, key)
             )
         return changes
-    if isinstance(old, list) and isinstance(new, list):
-        changes = []
-        for index in range(max(len(old), len(new))):
+    if _opened(old, new, list):
+        before = [] if old is ABSENT else old
+        after = [] if new is ABSENT else new
+        for index in range(max(len(before), len(after))):
             changes += value_changes(
-                old[index] if index < len(old) else ABSENT,
-                new[index] if index < len(new) else ABSENT,
+                before[index] if index < len(before) else ABSENT,
+                after[index] if index < len(after) else ABSENT,
                 _child_path(path, index),
             )
         return changes
@@ -475,7 +493,7 @@ def _resource_change(before: PlannedResource, after: PlannedResource) -> Resourc
     options = value_changes(_options(before), _options(after))
     if not changed and not options:
         return None
-    replacing = sorted(replacing_fields(after.type, set(changed)))
+    replacing = sorted(replacing_fields(after.type, {c.path for c in inputs}))
     if any(c.path.startswith("replacementTrigger") for c in options):
         # Conservative: a trigger that changes, appears or goes away is taken as a replacement.
         replacing.append("replacementTrigger")
@@ -593,9 +611,14 @@ def _details(summary: str, lines: Sequence[str]) -> list[str]:
     return ["<details>", f"<summary>{_cell(summary)}</summary>", "", *_fenced(lines), "</details>"]
 
 
+def _replaces(name: str, fields: Sequence[str]) -> bool:
+    """Whether input ``name`` holds one of the replacing ``fields`` (``name`` or ``name.x``)."""
+    return any(f == name or f.startswith((f"{name}.", f"{name}[")) for f in fields)
+
+
 def render_diff_markdown(diff: PlanDiff, title: str) -> str:
     """The diff for a pull request: summary line, a table of resources, details per resource."""
-    lines = [f"### {_cell(title)}", "", f"**{diff.summary()}** ({diff.unchanged} unchanged)", ""]
+    lines = [f"#### {_cell(title)}", "", f"**{diff.summary()}** ({diff.unchanged} unchanged)", ""]
     if diff.empty:
         lines.append("No changes.")
         return "\n".join(lines) + "\n"
@@ -603,7 +626,7 @@ def render_diff_markdown(diff: PlanDiff, title: str) -> str:
         lines += ["| Action | Resource | Type | Changed inputs |", "|---|---|---|---|"]
         for change in diff.resources:
             named = ", ".join(
-                f"**{name}**" if name in change.replaced_because else name
+                f"**{name}**" if _replaces(name, change.replaced_because) else name
                 for name in change.changed_inputs
             )
             lines.append(

@@ -28,7 +28,7 @@ from skdeploy.constants import CONFIG_NAMESPACE, DEFAULT_VARIANT, REQUIREMENTS_F
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
 
 REGION_KEY: Final = "aws:region"
-SECRET: Final = "[secret]"
+SECRET: Final = "[secret]"  # noqa: S105 - the mask shown in place of a secret value
 
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(\.[a-z0-9]+)+$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")

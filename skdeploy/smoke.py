@@ -69,7 +69,7 @@ from skdeploy.constants import (
 from skdeploy.settings import EndpointSettings
 
 Status = Literal["PASS", "FAIL", "SKIP"]
-PASS: Final = "PASS"
+PASS: Final = "PASS"  # noqa: S105 - a check verdict, not a password
 FAIL: Final = "FAIL"
 SKIP: Final = "SKIP"
 
@@ -113,7 +113,11 @@ IN_SERVICE: Final = "InService"
 
 #: Credentials for a local endpoint when none are configured: it checks no signature, but
 #: botocore signs every request and refuses to send one without credentials.
-LOCAL_CREDENTIALS: Final = {"aws_access_key_id": "skdeploy-local", "aws_secret_access_key": "local"}
+#: A local endpoint checks no signature; botocore still wants something to sign with.
+LOCAL_CREDENTIALS: Final = {
+    "aws_access_key_id": "skdeploy-local",
+    "aws_secret_access_key": "local",  # nosec B105 - dummy credentials for a local endpoint
+}
 
 #: Short connect timeout and one retry, so that a dead endpoint fails in seconds, not minutes;
 #: the read timeout leaves the model its full invocation time.

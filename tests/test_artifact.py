@@ -128,7 +128,9 @@ def test_a_failed_write_leaves_no_artifact_behind(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr("skdeploy.artifact.write_archive", disk_full)
     with pytest.raises(OSError, match="No space left"):
         build(project, tmp_path / "build")
-    leftovers = [p for p in (tmp_path / "build").rglob("*") if p.is_file()]
+    leftovers = [
+        p for p in (tmp_path / "build").rglob("*") if p.is_file() and p.name != "file-digests.json"
+    ]
     assert leftovers == []
 
 
@@ -138,3 +140,26 @@ def test_the_committed_project_builds(tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(built.path.read_bytes())) as tar:
         assert "model.joblib" in tar.getnames()
         assert "code/inference.py" in tar.getnames()
+
+
+def test_a_cache_hit_reads_no_input_again(tmp_path: Path, monkeypatch) -> None:
+    """Unchanged inputs (same size, mtime and inode) are not hashed again on a cache hit."""
+    project = copy_project(tmp_path / "p")
+    first = build(project, tmp_path / "build")
+
+    def no_reading(_path: Path) -> str:
+        raise AssertionError("an unchanged input was read again")
+
+    monkeypatch.setattr("skdeploy.artifact.file_sha256", no_reading)
+    assert build(project, tmp_path / "build") == first
+
+
+def test_an_edit_that_keeps_the_size_is_still_seen(tmp_path: Path) -> None:
+    """A same-size edit changes the mtime, so the file is hashed again and the sha256 changes."""
+    project = copy_project(tmp_path / "p")
+    handler = project / "inference" / "inference.py"
+    first = build(project, tmp_path / "build")
+    text = handler.read_text()
+    handler.write_text(text.replace("Serving handlers", "Serving HANDLERS", 1))
+    assert handler.stat().st_size == len(text.encode())
+    assert build(project, tmp_path / "build").sha256 != first.sha256

@@ -168,6 +168,16 @@ def test_prod_updates_blue_green_by_canary_with_rollback_alarms(
     assert alarms["skdeploy-prod-invocation-5xx-errors"]["threshold"] == 5
     assert alarms["skdeploy-prod-model-latency"]["threshold"] == 500_000  # microseconds
     assert ALARM in depends_on(prod, ENDPOINT)
+    assert statements(prod)["ReadRollbackAlarms"] == {
+        "Sid": "ReadRollbackAlarms",
+        "Effect": "Allow",
+        "Action": ["cloudwatch:DescribeAlarms"],
+        "Resource": [
+            f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
+            for name in alarm_names("skdeploy-prod")
+        ],
+    }
+    assert "ReadRollbackAlarms" not in statements(stacks["staging"])
 
 
 ORDINARY_CHANGES: list[tuple[str, object]] = [
