@@ -63,6 +63,7 @@ Status codes
 
 import codecs
 import csv
+import functools
 import glob
 import io
 import json
@@ -270,8 +271,12 @@ def output_fn(prediction: Union[Prediction, Rejection], accept: Optional[str]) -
 # --- Content negotiation ------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
 def _parse_media_type(value: str) -> Tuple[str, Dict[str, str]]:
-    """Split ``type/subtype; key=value`` into a lower-cased type and its parameters."""
+    """Split ``type/subtype; key=value`` into a lower-cased type and its parameters.
+
+    Cached per header value (clients send the same few); callers must not change the dict.
+    """
     parts = value.split(";")
     params = {}
     for part in parts[1:]:
@@ -285,6 +290,7 @@ def _flag(value: str) -> Optional[bool]:
     return {"true": True, "false": False}.get(value.strip().lower())
 
 
+@functools.lru_cache(maxsize=256)
 def _negotiate(accept: Optional[str]) -> Optional[str]:
     """Pick the response type from an Accept header; None when nothing offered is supported.
 
@@ -343,7 +349,19 @@ def _decode(body: Union[str, bytes], charset: str) -> Union[str, Rejection]:
 
 
 def _parse_csv(text: str) -> Union[Batch, Rejection]:
-    """Rows of comma-separated numbers, with numpy's C parser (several times np.genfromtxt)."""
+    """Rows of comma-separated numbers, with numpy's C parser (several times np.genfromtxt).
+
+    A single short line (the usual real-time request) skips the parser's set-up: ``float`` on
+    each field gives the same numbers; anything it refuses goes to the parser for its message.
+    """
+    line = text.strip()
+    if len(line) < 4096 and "\n" not in line and "_" not in line:
+        try:
+            row = [float(field) for field in line.split(",")]
+        except ValueError:
+            pass
+        else:
+            return _checked(np.array([row], dtype=np.float64))
     try:
         samples = np.loadtxt(
             io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None
