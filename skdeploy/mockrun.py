@@ -93,6 +93,16 @@ REPLACED_ON_CHANGE: Mapping[str, frozenset[str]] = {
     "aws:appautoscaling/policy:Policy": frozenset(
         {"name", "resourceId", "scalableDimension", "serviceNamespace"}
     ),
+    # The front door's types, from the provider schema's ForceNew fields as documented (not
+    # read in the provider's source, unlike the types above).
+    "aws:lambda/function:Function": frozenset({"name"}),
+    "aws:lambda/permission:Permission": frozenset(
+        {"action", "function", "principal", "sourceArn", "statementId", "qualifier"}
+    ),
+    "aws:apigatewayv2/api:Api": frozenset({"protocolType"}),
+    "aws:apigatewayv2/integration:Integration": frozenset({"apiId", "integrationType"}),
+    "aws:apigatewayv2/route:Route": frozenset({"apiId"}),
+    "aws:apigatewayv2/stage:Stage": frozenset({"apiId", "name"}),
 }
 
 
