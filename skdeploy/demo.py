@@ -72,16 +72,9 @@ def _tail(path: Path, lines: int = 40) -> str:
         return ""
 
 
-@contextmanager
-def background_endpoint(
-    project_dir: Path, stack: str, logs: Path, *extra: str, timeout: float = READY_TIMEOUT
-) -> Iterator[RunningEndpoint]:
-    """Run ``skdeploy serve --stack STACK --port 0`` until the block ends; always stop it."""
-    logs.mkdir(parents=True, exist_ok=True)
-    ready = logs / "ready.json"
-    ready.unlink(missing_ok=True)
-    stdout, stderr = logs / "serve.out", logs / "serve.err"
-    command = [
+def serve_command(project_dir: Path, stack: str, *extra: str) -> list[str]:
+    """``python -m skdeploy serve`` for a project and stack, on a free port."""
+    return [
         sys.executable,
         "-m",
         "skdeploy",
@@ -92,10 +85,20 @@ def background_endpoint(
         str(project_dir),
         "--port",
         "0",
-        "--ready-file",
-        str(ready),
         *extra,
     ]
+
+
+@contextmanager
+def background_endpoint(
+    project_dir: Path, stack: str, logs: Path, *extra: str, timeout: float = READY_TIMEOUT
+) -> Iterator[RunningEndpoint]:
+    """Run ``skdeploy serve --stack STACK --port 0`` until the block ends; always stop it."""
+    logs.mkdir(parents=True, exist_ok=True)
+    ready = logs / "ready.json"
+    ready.unlink(missing_ok=True)
+    stdout, stderr = logs / "serve.out", logs / "serve.err"
+    command = serve_command(project_dir, stack, "--ready-file", str(ready), *extra)
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err)
     server_pid: int | None = None

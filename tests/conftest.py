@@ -25,6 +25,7 @@ import yaml
 
 from skdeploy.constants import BUILD_DIR
 from skdeploy.demo import EndpointFailed, RunningEndpoint, background_endpoint
+from skdeploy.demo import serve_command as demo_serve_command
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
 from skdeploy.runtime import RuntimeUnavailable, ensure_runtime, runtime_dir
 from tests.support import REPO, copy_project
@@ -101,19 +102,7 @@ def make_project(
 
 def serve_command(project: Path, *extra: str, stack: str = TEST_STACK) -> list[str]:
     """``python -m skdeploy serve`` for a project copy, on a free port."""
-    return [
-        sys.executable,
-        "-m",
-        "skdeploy",
-        "serve",
-        "--stack",
-        stack,
-        "--project-dir",
-        str(project),
-        "--port",
-        "0",
-        *extra,
-    ]
+    return demo_serve_command(project, stack, *extra)
 
 
 @contextmanager

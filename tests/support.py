@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
+INFERENCE_PATH = REPO / "inference" / "inference.py"
 STACKS = sorted(
     p.name[len("Pulumi.") : -len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml")
 )
@@ -19,3 +22,13 @@ def copy_project(dest: Path) -> Path:
     for folder in ("model", "inference", "stacks"):
         shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
+
+
+def load_inference(name: str = "inference") -> ModuleType:
+    """Import inference.py from its path, as the container does (it is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, INFERENCE_PATH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,7 +7,6 @@ only that library decides which status code a client finally sees.
 
 import ast
 import base64
-import importlib.util
 import io
 import json
 import os
@@ -17,7 +16,6 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import joblib
@@ -27,8 +25,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-ROOT = Path(__file__).resolve().parents[1]
-INFERENCE_PATH = ROOT / "inference" / "inference.py"
+from tests.support import INFERENCE_PATH, load_inference
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -40,16 +37,6 @@ Y_REGRESSION = [1.0, 4.0, 2.0, 7.0, 3.5]
 Y_LABELS = ["no", "yes", "no", "yes", "yes"]
 FEATURE_NAMES = ["alpha", "beta", "gamma"]
 ROWS = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.25], [4.0, 0.0, 1.0]]
-
-
-def load_inference() -> ModuleType:
-    """Import inference.py from its path, as the container does (it is not a package)."""
-    spec = importlib.util.spec_from_file_location("inference", INFERENCE_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 inference = load_inference()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import http.client
-import importlib.util
 import io
 import json
 import os
@@ -34,7 +33,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -53,13 +51,12 @@ from tests.conftest import (
     running_serve,
     serve_command,
 )
-from tests.support import REPO
+from tests.support import REPO, load_inference
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="skdeploy serve and RLIMIT_FSIZE need Linux or macOS"
 )
 
-INFERENCE_PATH = REPO / "inference" / "inference.py"
 SAMPLES = json.loads((REPO / "model" / "samples.json").read_text())
 JSON, CSV, NPY = "application/json", "text/csv", "application/x-npy"
 #: What sagemaker-containers hands input_fn as text (``Request.content``); the rest is bytes.
@@ -68,17 +65,7 @@ UTF8_TYPES = (JSON, CSV)
 FAST_FAILURE_SECONDS = 30.0
 
 
-def load_inference() -> ModuleType:
-    """Import inference.py from its path, as the container does (it is not a package)."""
-    spec = importlib.util.spec_from_file_location("inference_under_fuzz", INFERENCE_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-inference = load_inference()
+inference = load_inference("inference_under_fuzz")
 
 
 @cache
