@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 
 import boto3
@@ -11,8 +12,9 @@ from botocore.validate import ParamValidator
 from moto import mock_aws
 
 from skdeploy.mockrun import ProgramRun, run_program
+from skdeploy.settings import read_stack_config
 from tests import aws_requests
-from tests.support import REPO, STACKS
+from tests.support import REPO, STACKS, copy_project
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -160,3 +162,43 @@ def test_moto_refuses_a_malformed_policy(aws: None) -> None:
                 {"Version": "2012-10-17", "Statement": [{"Effect": "Allow"}]}
             ),
         )
+
+
+def test_several_variants_and_a_shadow_pass_botocore_and_moto(tmp_path, aws: None) -> None:
+    """CreateEndpointConfig with weighted variants and a shadow validates and is accepted."""
+    project = copy_project(tmp_path)
+    (project / "challenger").mkdir()
+    shutil.copy(project / "model" / "model.joblib", project / "challenger" / "model.joblib")
+    (project / "challenger" / "notes.joblib").write_bytes(
+        (project / "model" / "model.joblib").read_bytes()
+    )
+    config = read_stack_config(project, "staging")
+    config["skdeploy:variants"] = [
+        {"name": "champion", "weight": 9},
+        {"name": "challenger", "modelDir": "challenger", "weight": 1},
+    ]
+    config["skdeploy:shadow"] = {
+        "name": "shadow",
+        "modelDir": "challenger",
+        "modelFiles": ["model.joblib"],
+    }
+    run = run_program(project, "staging", config)
+    (config_resource,) = run.by_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    params = aws_requests.coerce(
+        aws_requests.create_endpoint_config(config_resource),
+        SAGEMAKER_MODEL.operation_model("CreateEndpointConfig").input_shape,
+    )
+    assert [v["VariantName"] for v in params["ProductionVariants"]] == ["champion", "challenger"]
+    assert [v["VariantName"] for v in params["ShadowProductionVariants"]] == ["shadow"]
+    report = ParamValidator().validate(
+        params, SAGEMAKER_MODEL.operation_model("CreateEndpointConfig").input_shape
+    )
+    assert not report.has_errors(), report.generate_report()
+
+    sagemaker = boto3.client("sagemaker", region_name=run.exports["region"])
+    model_shape = SAGEMAKER_MODEL.operation_model("CreateModel").input_shape
+    for model in run.by_type("aws:sagemaker/model:Model"):
+        sagemaker.create_model(**aws_requests.coerce(aws_requests.create_model(model), model_shape))
+    sagemaker.create_endpoint_config(**params)
+    described = sagemaker.describe_endpoint_config(EndpointConfigName=params["EndpointConfigName"])
+    assert {v["VariantName"] for v in described["ProductionVariants"]} == {"champion", "challenger"}
