@@ -871,3 +871,25 @@ def test_mutated_model_files_give_a_report_or_a_clear_error(
 
     with contextlib.suppress(PickleInspectionError):
         assert isinstance(inspect_pickle(path), PickleReport)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("numpy", "lookfor"),
+        ("numpy.lib.utils", "lookfor"),
+        ("numpy.compat", "npy_load_module"),
+        ("numpy.compat.py3k", "open_latin1"),
+    ],
+)
+def test_numpy_entry_points_that_import_or_open_by_string_are_refused(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    """numpy.lookfor imports, numpy.compat loads source and truncates files: refused by name."""
+    path = tmp_path / "gadget.pkl"
+    path.write_bytes(
+        b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\nX\x01\x00\x00\x00xX\x0b"
+        b"\x00\x00\x00antigravity\x86R."
+    )
+    report = inspect_pickle(path)
+    assert any(f"{module}.{name}" in message for message in report.refused), report.refused
