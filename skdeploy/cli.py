@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from skdeploy import artifact, runtime
+from skdeploy.constants import BUILD_DIR
 from skdeploy.frameworks import FRAMEWORKS, get_framework
 from skdeploy.settings import EndpointSettings, SettingsError, load_stack_settings
 
@@ -58,11 +59,11 @@ def _build(args: argparse.Namespace) -> int:
 def _runtime(args: argparse.Namespace) -> int:
     if args.framework:
         framework = get_framework(args.framework)
-        build_dir = Path(args.project_dir).resolve() / "build"
+        build_dir = Path(args.project_dir).resolve() / BUILD_DIR
     else:
         settings = stack_settings(args)
         framework = settings.framework
-        build_dir = settings.project_dir / "build"
+        build_dir = settings.project_dir / BUILD_DIR
     python = runtime.ensure_runtime(framework, build_dir, progress=progress)
     print(python)
     return EXIT_OK
@@ -110,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"skdeploy: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except (artifact.ArtifactError, runtime.RuntimeUnavailable) as exc:
+        print(f"skdeploy: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except OSError as exc:  # a full disk, a missing permission: cannot run, not a failed check
         print(f"skdeploy: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from skdeploy import artifact, cli, preflight, smoke
 from skdeploy.constants import SAMPLES_FILE
-from skdeploy.settings import EndpointSettings, SettingsError
+from skdeploy.settings import EndpointSettings, SettingsError, stack_file
 
 #: Seconds ``serve`` may take to become healthy (the first run also builds the runtime).
 READY_TIMEOUT = 600.0
@@ -192,6 +192,8 @@ def run_check(settings: EndpointSettings, *, runtime: bool = True) -> preflight.
 
 
 def _check_command(args: argparse.Namespace) -> int:
+    if not stack_file(Path(args.project_dir).resolve(), args.stack).is_file():
+        cli.stack_settings(args)  # raises the "no stack file" SettingsError: exit 2
     try:
         settings = cli.stack_settings(args)
     except SettingsError as exc:

@@ -471,7 +471,11 @@ def parse_settings(
         problems.add("instanceCount", count_raw, "must be a whole number from 1 to 100")
 
     endpoint_name = get("endpointName", f"skdeploy-{stack}")
-    if not isinstance(endpoint_name, str) or not _ENDPOINT_NAME.match(endpoint_name):
+    if (
+        not isinstance(endpoint_name, str)
+        or not _ENDPOINT_NAME.match(endpoint_name)
+        or len(endpoint_name) > 63
+    ):
         problems.add(
             "endpointName",
             endpoint_name,
@@ -884,7 +888,10 @@ def _variant(
 ) -> VariantSettings | None:
     fields = {
         "name": _Field(
-            None, _as_str, lambda v: bool(_ENDPOINT_NAME.match(v)), "1-63 letters, digits, hyphens"
+            None,
+            _as_str,
+            lambda v: bool(_ENDPOINT_NAME.match(v)) and len(v) <= 63,
+            "1-63 letters, digits, hyphens",
         ),
         "modelDir": _Field("model", _as_str, lambda v: bool(v), "a directory path"),
         "inferenceDir": _Field("inference", _as_str, lambda v: bool(v), "a directory path"),

@@ -365,15 +365,25 @@ class Clients:
 
 
 def make_clients(target: Target) -> Clients:
-    """Real boto3 clients for ``target`` (raises :class:`CannotRun` without credentials)."""
-    session = boto3.session.Session(region_name=target.region)
+    """Real boto3 clients for ``target`` (:class:`CannotRun` without credentials, or when
+    botocore cannot even set up: an unknown ``AWS_PROFILE``, an invalid region)."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return _make_clients(target)
+    except BotoCoreError as exc:
+        raise CannotRun(f"cannot set up the AWS clients: {exc}") from None
+
+
+def _make_clients(target: Target) -> Clients:
     if target.local:
-        if session.get_credentials() is None:
-            session = boto3.session.Session(region_name=target.region, **LOCAL_CREDENTIALS)
+        # A local endpoint checks no signature: the shell's profile (maybe stale) is not needed.
+        session = boto3.session.Session(region_name=target.region, **LOCAL_CREDENTIALS)
         runtime = session.client(
             "sagemaker-runtime", endpoint_url=target.endpoint_url, config=RUNTIME_CONFIG
         )
         return Clients(runtime=runtime, sagemaker=None)
+    session = boto3.session.Session(region_name=target.region)
     if session.get_credentials() is None:
         raise CannotRun(
             "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"

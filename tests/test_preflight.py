@@ -556,3 +556,8 @@ def test_full_check_cannot_run_without_a_local_runtime(
     assert "load-and-predict cannot run here" in captured.err
     assert "framework 1.0-1 cannot be served locally" in captured.err
     assert cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--static"]) == 0
+
+
+def test_check_of_a_stack_without_a_file_cannot_run(tmp_path: Path) -> None:
+    """A stack with no stack file is exit 2 (cannot run), like plan, serve and smoke."""
+    assert cli.main(["check", "--stack", "nosuch", "--static", "--project-dir", str(tmp_path)]) == 2

@@ -54,6 +54,7 @@ BAD_VALUES = [
     ({"frameworkVersion": "9.9-9"}, "frameworkVersion", "supported: 0.23-1, 1.0-1, 1.2-1, 1.4-2"),
     ({"endpointName": "bad_name!"}, "endpointName", "letters, digits or hyphens"),
     ({"endpointName": "x" * 64}, "endpointName", "1-63"),
+    ({"endpointName": "a" + "-" * 80 + "b"}, "endpointName", "1-63"),
     ({"networkIsolation": "maybe"}, "networkIsolation", "true or false"),
     ({"imageUri": "docker.io/library/python:3"}, "imageUri", "ECR image URI"),
     ({"modelFiles": []}, "modelFiles", "non-empty list"),

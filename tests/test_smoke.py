@@ -38,7 +38,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from skdeploy import smoke
+from skdeploy import cli, smoke
 from skdeploy.cli import build_parser, main
 from skdeploy.constants import (
     CONTENT_JSON,
@@ -809,3 +809,13 @@ def test_a_bad_request_for_records_adds_an_unknown_feature() -> None:
     payload, what = smoke.bad_request({"age": 3})
     assert payload == {"instances": [{"age": 3, "skdeploy_smoke_unknown_feature": 0.0}]}
     assert "skdeploy_smoke_unknown_feature" in what
+
+
+def test_a_stale_aws_profile_is_a_cannot_run_not_a_failed_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown AWS_PROFILE exits 2 with one line, not a traceback and exit 1."""
+    monkeypatch.setenv("AWS_PROFILE", "skdeploy-no-such-profile")
+    code = cli.main(["smoke", "--endpoint-name", "skdeploy-dev", "--region", "us-east-1"])
+    assert code == cli.EXIT_CANNOT_RUN
+    assert "skdeploy-no-such-profile" in capsys.readouterr().err
