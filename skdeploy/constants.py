@@ -47,9 +47,13 @@ SAMPLES_FILE: Final = "samples.json"
 BUILD_DIR: Final = "build"
 
 
+#: Key prefix of every artifact in the bucket.
+ARTIFACT_PREFIX: Final = "models/"
+
+
 def artifact_key(sha256: str) -> str:
     """Content-addressed S3 key of an artifact: a new artifact never overwrites an old one."""
-    return f"models/{sha256}/{ARTIFACT_NAME}"
+    return f"{ARTIFACT_PREFIX}{sha256}/{ARTIFACT_NAME}"
 
 
 # --- Endpoint -----------------------------------------------------------------------------------

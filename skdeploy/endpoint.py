@@ -28,6 +28,7 @@ import pulumi_aws as aws
 from skdeploy import iam
 from skdeploy.artifact import Artifact, build_artifact, build_for_settings
 from skdeploy.constants import (
+    ARTIFACT_PREFIX,
     BUILD_DIR,
     COMPONENT_TYPE,
     DEFAULT_VARIANT,
@@ -246,7 +247,10 @@ class SklearnEndpoint(pulumi.ComponentResource):
                 )
             )
 
-        object_arns = [pulumi.Output.concat(bucket.arn, "/", key) for key in objects_by_key]
+        # The whole content-addressed prefix, not only today's keys: during an update or a
+        # rollback the running configuration still downloads its own (older) artifact, and the
+        # role policy is updated before the endpoint moves. The objects are immutable and private.
+        object_arns = [pulumi.Output.concat(bucket.arn, "/", ARTIFACT_PREFIX, "*")]
         role_policy = aws.iam.RolePolicy(
             f"{prefix}-execution-policy",
             role=role.id,
@@ -346,12 +350,11 @@ class SklearnEndpoint(pulumi.ComponentResource):
                 protect=settings.protect,
                 retain_on_delete=settings.protect,
                 depends_on=[log_group, *alarms, *guards],
-                # AWS cannot turn instances into serverless (or back) in place: with the opt-in,
-                # a kind switch replaces the endpoint, deleting the old one first (same name).
-                replacement_trigger=settings.endpoint_kind
-                if settings.allow_endpoint_replacement
-                else None,
-                delete_before_replace=settings.allow_endpoint_replacement,
+                # AWS cannot turn instances into serverless (or back) in place: a kind switch
+                # replaces the endpoint (the guard above refuses it without the opt-in). Any
+                # replacement of this fixed-name endpoint must delete the old one first.
+                replacement_trigger=settings.endpoint_kind,
+                delete_before_replace=True,
             ),
         )
         if settings.autoscaling is not None:

@@ -1,10 +1,10 @@
 """Least-privilege IAM documents for the endpoint, as plain data that tests can read.
 
-The execution role may read exactly the artifact object, pull exactly the serving image, write
-its own endpoint's logs and put SageMaker metrics, and nothing else: no managed FullAccess
-policies, no ``*`` actions. ``ecr:GetAuthorizationToken`` and ``cloudwatch:PutMetricData`` are the
-two statements on ``Resource: "*"`` because AWS offers no narrower resource for them; the metric
-statement is narrowed by namespace instead.
+The execution role may read the artifacts of its own bucket (the immutable ``models/`` prefix,
+so that a configuration being rolled back still reaches its artifact), pull exactly the serving
+image, write its own endpoint's logs and put SageMaker metrics, and nothing else: no managed
+FullAccess policies, no ``*`` actions. ``Resource: "*"`` appears only in the statements of
+:data:`WILDCARD_RESOURCE_SIDS`, each with its reason.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def execution_role_policy(
             {
                 "Sid": "UseStackKey",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": [kms_key_arn],
             }
         )

@@ -116,7 +116,8 @@ def test_the_role_policy_is_least_privilege(declared: ProgramRun) -> None:
     bucket = declared.one(BUCKET).outputs["bucket"]
     key = declared.one(OBJECT).inputs["key"]
     assert statements["ReadModelArtifact"]["Action"] == ["s3:GetObject"]
-    assert statements["ReadModelArtifact"]["Resource"] == [f"arn:aws:s3:::{bucket}/{key}"]
+    assert statements["ReadModelArtifact"]["Resource"] == [f"arn:aws:s3:::{bucket}/models/*"]
+    assert key.startswith("models/")
     region = declared.exports["region"]
     account = declared.exports["imageUri"].split(".")[0]
     assert statements["PullServingImage"]["Resource"] == [
