@@ -465,6 +465,29 @@ def _container_dirs(tmp: Path) -> tuple[Path, Path]:
     return base_dir, model_dir
 
 
+def refuse_unsafe_pickles(settings: EndpointSettings) -> None:
+    """Inspect the model files before the runtime unpickles them on this machine.
+
+    Serving runs ``model_fn`` (``joblib.load``) here: a pickle that imports ``os.system`` would
+    run it on the developer's machine. Only the allow-list is enforced; version findings are
+    left to ``skdeploy check`` (serving is how one sees what a skewed pickle does), and a file
+    the inspector cannot read is left to the runtime, whose traceback says more.
+    """
+    from skdeploy.pickle_inspect import PickleInspectionError, inspect_pickle
+    from skdeploy.preflight import all_variants
+
+    unsafe: list[str] = []
+    for variant in all_variants(settings):
+        for name in variant.model_files:
+            try:
+                refused = inspect_pickle(variant.model_dir / name).refused
+            except PickleInspectionError:
+                continue  # unreadable, not dangerous: the runtime's own load shows the traceback
+            unsafe.extend(f"{name}: {message}" for message in refused)
+    if unsafe:
+        raise ServeError(EXIT_FAILED, "not loading the model: " + "; ".join(unsafe))
+
+
 def check_model(python: Path, env: Mapping[str, str], cwd: Path, timeout: float) -> None:
     """Import the user module and call model_fn in the runtime; its traceback goes to stderr."""
     try:
@@ -515,6 +538,7 @@ def serve(
     port = int(served.listener.getsockname()[1])
     with _stop_signals_stop():
         try:
+            refuse_unsafe_pickles(settings)
             built = artifact.build_for_settings(settings, progress=say)
             python = runtime.ensure_runtime(
                 settings.framework, settings.project_dir / BUILD_DIR, progress=say

@@ -600,3 +600,21 @@ def test_gunicorn_stops_and_cleans_up_when_serve_is_killed(
         assert not endpoint.base_dir.exists()
         with pytest.raises(ConnectionRefusedError):
             request(endpoint, "GET", "/ping")
+
+
+def test_serve_refuses_a_pickle_that_would_run_a_command(tmp_path: Path) -> None:
+    """A model file importing posix.system is refused before anything unpickles it."""
+    project = make_project(tmp_path / "project")
+    marker = tmp_path / "pwned"
+    (project / "model" / "model.joblib").write_bytes(
+        b"\x80\x02cposix\nsystem\nX"
+        + len(f"touch {marker}").to_bytes(4, "little")
+        + f"touch {marker}".encode()
+        + b"\x85R."
+    )
+    result = subprocess.run(
+        serve_command(project), cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert "posix.system" in result.stderr
+    assert not marker.exists()
