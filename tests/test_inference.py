@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -657,29 +656,20 @@ def test_an_unfitted_model_is_a_server_fault(tmp_path: Path) -> None:
         inference.predict_fn(inference.input_fn("1,2,3", CSV), model)
 
 
-# --- Speed --------------------------------------------------------------------------------------
+# --- Large bodies (their speed is bench/'s to measure: no test asserts a time) -------------
 
 
-def best_time(function: Any, repeat: int = 5) -> float:
-    timings = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
+def test_large_bodies_parse_exactly_without_genfromtxt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 x 10 as CSV and JSON parse to the same matrix, never through np.genfromtxt."""
 
+    def slow_path(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("np.genfromtxt is the container default's slow CSV path")
 
-def test_large_bodies_parse_several_times_faster_than_genfromtxt() -> None:
-    """10,000 x 10 parses >= 3x faster than np.genfromtxt as CSV, >= 1.5x as JSON (json.loads)."""
+    monkeypatch.setattr(np, "genfromtxt", slow_path)
     rows = np.random.default_rng(0).normal(size=(10_000, 10)).round(6)
     as_csv, as_json = csv_text(rows.tolist()), json.dumps({"instances": rows.tolist()})
-    baseline = best_time(lambda: np.genfromtxt(io.StringIO(as_csv), delimiter=","))
-    csv_batch = inference.input_fn(as_csv, CSV)
-    json_batch = inference.input_fn(as_json, JSON)
-    np.testing.assert_array_equal(csv_batch.data, rows)
-    np.testing.assert_array_equal(json_batch.data, rows)
-    assert baseline / best_time(lambda: inference.input_fn(as_csv, CSV)) >= 3
-    assert baseline / best_time(lambda: inference.input_fn(as_json, JSON)) >= 1.5
+    np.testing.assert_array_equal(inference.input_fn(as_csv, CSV).data, rows)
+    np.testing.assert_array_equal(inference.input_fn(as_json, JSON).data, rows)
 
 
 # --- The real container library -----------------------------------------------------------------
