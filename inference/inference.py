@@ -322,10 +322,21 @@ def _negotiate(accept: Optional[str]) -> Optional[str]:
                 for candidate in RESPONSE_TYPES
                 if media_type in (candidate, candidate.split("/")[0] + "/*")
             )
+        offered = {entry for _, _, entry in offers}
         for candidate in candidates:
-            if candidate not in refused:
+            if not _refused(candidate, refused, offered):
                 return candidate
     return None
+
+
+def _refused(candidate: str, refused: "set[str]", offered: "set[str]") -> bool:
+    """Whether the most specific Accept entry matching ``candidate`` has ``q=0`` (RFC 7231)."""
+    for entry in (candidate, candidate.split("/")[0] + "/*", "*/*", "*"):
+        if entry in refused:
+            return True
+        if entry in offered:
+            return False
+    return False
 
 
 # --- Parsing ------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ REPLACED_ON_CHANGE: Mapping[str, frozenset[str]] = {
     "aws:sagemaker/endpoint:Endpoint": frozenset(
         {"name", "deploymentConfig.autoRollbackConfiguration"}
     ),
-    "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix", "forceDestroy"}),
+    "aws:s3/bucket:Bucket": frozenset({"bucket", "bucketPrefix"}),
     "aws:s3/bucketObjectv2:BucketObjectv2": frozenset({"bucket", "key"}),
     "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
     "aws:iam/rolePolicy:RolePolicy": frozenset({"name", "namePrefix", "role"}),

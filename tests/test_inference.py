@@ -335,6 +335,9 @@ def test_string_labels_as_npy_are_unicode_not_pickles(tmp_path: Path) -> None:
         ("*/*, application/json;q=0", CSV),
         ("application/*, application/json;q=0", NPY),
         ("text/csv;q=0, text/*", None),
+        ("application/*;q=0, */*", CSV),
+        ("*/*;q=0, application/json", JSON),
+        ("*/*;q=0", None),
     ],
 )
 def test_accept_picks_the_best_supported_type(
