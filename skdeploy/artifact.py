@@ -189,7 +189,7 @@ def build_artifact(
     key = inputs_digest(inputs, known)
     if json.dumps(known, sort_keys=True) != before:
         index_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_json_atomically(index_path, known)
+        write_json_atomically(index_path, known)
     entry = build_dir / "artifacts" / key
     meta_path = entry / "artifact.json"
     path = entry / ARTIFACT_NAME
@@ -211,16 +211,18 @@ def build_artifact(
             os.fsync(out.fileno())
         size = tmp.stat().st_size
         tmp.replace(path)
-        _write_json_atomically(meta_path, {"sha256": sha256, "bytes": size, "members": members})
+        write_json_atomically(meta_path, {"sha256": sha256, "bytes": size, "members": members})
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return Artifact(path, sha256, size, members)
 
 
-def _write_json_atomically(path: Path, data: object) -> None:
+def write_json_atomically(path: Path, data: object) -> None:
+    """Write JSON under a temporary name and rename it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True))
+    tmp.write_text(json.dumps(data, sort_keys=True, indent=2))
     tmp.replace(path)
 
 

@@ -410,13 +410,6 @@ def _stop_signals_stop() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _write_json_atomically(path: Path, document: Mapping[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(document, indent=2))
-    tmp.replace(path)
-
-
 def install_requirements(
     python: Path, requirements: Path, target: Path, say: Callable[[str], None]
 ) -> None:
@@ -582,7 +575,7 @@ def serve(
                 f"listening on {url} (endpoint {settings.endpoint_name})", file=stdout, flush=True
             )
             if options.ready_file is not None:
-                _write_json_atomically(
+                artifact.write_json_atomically(
                     options.ready_file,
                     {
                         "url": url,
