@@ -71,7 +71,7 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     SettingSpec(
         "networkIsolation",
         "boolean",
-        "on, unless `inference/requirements.txt` exists",
+        "on, unless `inference/requirements.txt` exists or the stack is serverless",
         "cannot be on with a `requirements.txt` (the container pip-installs it at start)",
     ),
     SettingSpec(
