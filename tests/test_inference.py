@@ -20,6 +20,8 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -437,6 +439,7 @@ BAD_REQUESTS = [
     pytest.param("regressor", "", CSV, JSON, 400, "empty", id="empty-csv"),
     pytest.param("regressor", b" \n\n", CSV, JSON, 400, "empty", id="blank-csv"),
     pytest.param("regressor", b"", JSON, JSON, 400, "empty", id="empty-json"),
+    pytest.param("regressor", " \n", JSON, JSON, 400, "empty", id="blank-json-text"),
     pytest.param("regressor", b"", NPY, JSON, 400, "empty", id="empty-npy"),
     pytest.param(
         "regressor",
@@ -675,6 +678,180 @@ def test_large_bodies_parse_exactly_without_genfromtxt(monkeypatch: pytest.Monke
     np.testing.assert_array_equal(inference.input_fn(as_json, JSON).data, rows)
 
 
+@pytest.fixture
+def bulk_lanes_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk JSON reader and the bulk float writer take bodies and batches of any size."""
+    monkeypatch.setattr(inference, "BULK_JSON_CHARS", 0)
+    monkeypatch.setattr(inference, "BULK_PREDICTIONS", 1)
+
+
+def general_path(text: str) -> Any:
+    """What ``_parse_json`` answers without the bulk reader (json.loads and its checks)."""
+    threshold = inference.BULK_JSON_CHARS
+    inference.BULK_JSON_CHARS = sys.maxsize
+    try:
+        return inference._parse_json(text)
+    finally:
+        inference.BULK_JSON_CHARS = threshold
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+json_rows = st.integers(1, 6).flatmap(
+    lambda width: st.lists(
+        st.lists(finite | st.integers(-(2**63), 2**63 - 1), min_size=width, max_size=width),
+        min_size=1,
+        max_size=8,
+    )
+)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(
+    rows=json_rows,
+    wrapped=st.booleans(),
+    separators=st.sampled_from([(", ", ": "), (",", ":")]),
+    padding=st.sampled_from(["", " ", "\n "]),
+)
+def test_bulk_json_reader_gives_the_matrix_json_loads_gives(
+    rows: list[list[float]], wrapped: bool, separators: tuple[str, str], padding: str
+) -> None:
+    """Rows as json.dumps or JSON.stringify write them: the bulk reader, bit for bit."""
+    document: Any = {"instances": rows} if wrapped else rows
+    text = padding + json.dumps(document, separators=separators) + padding
+    bulk = inference._bulk_json_rows(text)
+    assert bulk is not None, text
+    expected = general_path(text).data
+    assert bulk.dtype == expected.dtype == np.float64
+    assert bulk.shape == expected.shape
+    assert bulk.tobytes() == expected.tobytes(), text  # also tells 0.0 from -0.0
+
+
+#: Bodies the bulk reader must leave to the general path (which answers them, or refuses them).
+NOT_BULK = [
+    pytest.param("[[[1, 2]], [[3, 4]]]", id="nested"),
+    pytest.param("[[1, 2], []]", id="empty-row"),
+    pytest.param("[[1, 2], [ ]]", id="blank-row"),
+    pytest.param("[[], []]", id="only-empty-rows"),
+    pytest.param("[[1, 2], [3]]", id="ragged"),
+    pytest.param("[[1, null]]", id="null"),
+    pytest.param("[[true, 1]]", id="boolean"),
+    pytest.param('[["1", 2]]', id="string"),
+    pytest.param("[[NaN, 1]]", id="nan"),
+    pytest.param("[[Infinity, 1]]", id="infinity"),
+    pytest.param("[[1e999, 1]]", id="overflow"),
+    pytest.param("[[1, 2],\n[3, 4]]", id="newline-between-rows"),
+    pytest.param("[[1,\n2]]", id="newline-in-row"),
+    pytest.param("[[1, 2]\n,[3, 4]]", id="newline-before-comma"),
+    pytest.param("[[1, 2\n3, 4]]", id="newline-for-a-comma"),
+    pytest.param("[[1, 2\r3, 4]]", id="carriage-return-for-a-comma"),
+    pytest.param("[[1, 2][3, 4]]", id="missing-comma"),
+    pytest.param("[[1, 2]x,[3, 4]]", id="garbage-between-rows"),
+    pytest.param("[[1, 2]x[3, 4]]", id="garbage-for-a-comma"),
+    pytest.param("[[1, 2] 3]", id="number-after-last-row"),
+    pytest.param("[[1] 3]", id="number-after-only-row"),
+    pytest.param("[[1, 2],  [3, 4]]", id="two-spaces"),
+    pytest.param("[[1, 2]] x", id="trailing-garbage"),
+    pytest.param("[[1, 2]]]", id="extra-bracket"),
+    pytest.param("[[1, 2], [3, 4]", id="truncated"),
+    pytest.param("[[1, 2], 3]", id="number-after-rows"),
+    pytest.param("[3, [1, 2]]", id="number-before-rows"),
+    pytest.param("[[1, 2], {}]", id="object-among-rows"),
+    pytest.param("[[1,\u00a02]]", id="non-ascii-space"),
+    pytest.param('{"instances": [[1, 2]], "probabilities": true}', id="another-field"),
+    pytest.param('{"rows": [[1, 2]]}', id="unknown-field"),
+    pytest.param('[{"a": 1}]', id="records"),
+    pytest.param("[1, 2]", id="flat"),
+]
+
+
+@pytest.mark.usefixtures("bulk_lanes_everywhere")
+@pytest.mark.parametrize("text", NOT_BULK)
+def test_bulk_json_reader_leaves_everything_else_to_json_loads(text: str) -> None:
+    """Nesting, empty rows, null, strings, NaN, odd spacing, other fields: the general path."""
+    assert inference._bulk_json_rows(text) is None
+    answer, expected = inference.input_fn(text, JSON), general_path(text)
+    assert type(answer) is type(expected)
+    if isinstance(expected, inference.Rejection):
+        assert (answer.status, answer.message) == (expected.status, expected.message)
+    elif isinstance(expected.data, inference.Records):
+        assert answer.data.records == expected.data.records
+    else:
+        np.testing.assert_array_equal(answer.data, expected.data)
+
+
+@pytest.mark.usefixtures("bulk_lanes_everywhere")
+def test_bulk_json_reader_reads_lenient_spellings_as_numbers() -> None:
+    """What the docstring admits: +1, .5, 5. and 007 are read as the numbers they spell."""
+    np.testing.assert_array_equal(
+        inference._bulk_json_rows("[[+1, .5], [5., 007]]"), [[1.0, 0.5], [5.0, 7.0]]
+    )
+
+
+def test_large_json_bodies_skip_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the real threshold, 10,000 rows are read without json.loads (the bulk reader)."""
+    rows = np.random.default_rng(2).normal(size=(10_000, 10)).round(4)
+    text = json.dumps(rows.tolist())
+    assert len(text) >= inference.BULK_JSON_CHARS
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("json.loads parsed a body the bulk reader should have read")
+
+    monkeypatch.setattr(inference.json, "loads", refuse)
+    np.testing.assert_array_equal(inference.input_fn(text, JSON).data, rows)
+
+
+@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+@given(values=st.lists(finite, min_size=1, max_size=50))
+def test_bulk_float_writer_reads_back_as_the_same_floats(values: list[float]) -> None:
+    """17 significant digits: every finite float64 comes back bit for bit through json.loads."""
+    array = np.asarray(values, dtype=np.float64)
+    threshold = inference.BULK_PREDICTIONS
+    inference.BULK_PREDICTIONS = 1
+    try:
+        written = inference._bulk_floats(array)
+    finally:
+        inference.BULK_PREDICTIONS = threshold
+    if (np.floor(array) == array).any():
+        assert written is None  # whole numbers keep json.dumps' 1.0 and -0.0
+        return
+    assert written is not None
+    assert np.asarray(json.loads(f"[{written}]")).tobytes() == array.tobytes()
+
+
+def test_bulk_float_writer_is_for_large_finite_fractional_float_batches() -> None:
+    """Small batches, NaN, a whole number, float32 and 2-D keep json.dumps' spelling."""
+    many = np.random.default_rng(3).normal(size=inference.BULK_PREDICTIONS)
+    assert inference._bulk_floats(many) is not None
+    assert inference._bulk_floats(many[:-1]) is None
+    assert inference._bulk_floats(np.where(np.arange(many.size) == 7, np.nan, many)) is None
+    assert inference._bulk_floats(np.where(np.arange(many.size) == 9, 3.0, many)) is None
+    assert inference._bulk_floats(many.astype(np.float32)) is None
+    assert inference._bulk_floats(many.reshape(-1, 2)) is None
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(
+    values=st.lists(st.floats(), max_size=20).map(lambda v: np.asarray(v, dtype=np.float64))
+    | st.lists(st.integers(-(2**63), 2**63 - 1), max_size=20).map(np.asarray)
+    | st.lists(st.booleans(), max_size=5).map(np.asarray)
+    | st.lists(st.text(max_size=3), max_size=5).map(np.asarray)
+)
+def test_json_answers_below_the_bulk_size_are_what_json_dumps_writes(values: np.ndarray) -> None:
+    """Ints, floats with NaN and infinity, booleans, strings: byte for byte json.dumps."""
+    written = inference._encode_json(inference.Prediction(values))
+    assert written == json.dumps({"predictions": values.tolist()})
+
+
+def test_large_json_answers_carry_the_exact_predictions(regressor: Any) -> None:
+    """A 2,000-row answer (the bulk writer) reads back as exactly the model's predictions."""
+    rows = np.random.default_rng(4).normal(size=(2_000, 3))
+    answer = invoke(regressor, csv_text(rows.tolist()), CSV, JSON)
+    assert answer.body.startswith(b'{"predictions": [')
+    expected = regressor.predict(rows)
+    assert decode_predictions(answer).tobytes() == expected.tobytes()
+    assert answer.body != json.dumps({"predictions": expected.tolist()}).encode()  # not dumps
+
+
 # --- The real container library -----------------------------------------------------------------
 
 #: Runs under the runtime virtualenv (Python 3.9, sagemaker-containers 2.8.6, sklearn 1.2.1):
@@ -796,6 +973,15 @@ RUNTIME_CASES = [
         "csv-charset", csv_text(ROWS).encode(), "text/csv; charset=utf-8", JSON, 200, rows=ROWS
     ),
     RuntimeCase("csv-10000-rows", csv_text(BIG_ROWS).encode(), CSV, JSON, 200, rows=BIG_ROWS),
+    RuntimeCase("json-10000-rows", json.dumps(BIG_ROWS).encode(), JSON, JSON, 200, rows=BIG_ROWS),
+    RuntimeCase(
+        "json-10000-compact-instances",
+        json.dumps({"instances": BIG_ROWS}, separators=(",", ":")).encode(),
+        JSON,
+        JSON,
+        200,
+        rows=BIG_ROWS,
+    ),
     RuntimeCase(
         "json-instances", json.dumps({"instances": ROWS}).encode(), JSON, NPY, 200, rows=ROWS
     ),
@@ -974,10 +1160,8 @@ def test_runtime_answers_with_the_right_status(
         return
     expected = result["expected"]
     predictions = decode_predictions(answer)
-    if predictions.dtype.kind in "iuf":
-        np.testing.assert_allclose(predictions, expected["predictions"])
-    else:
-        assert predictions.tolist() == expected["predictions"]
+    # Exactly the model's own predictions: every encoding must read back as the same float64.
+    np.testing.assert_array_equal(predictions, np.asarray(expected["predictions"]))
     if case.probabilities:
         document = json.loads(answer.body)
         np.testing.assert_allclose(document["probabilities"], expected["probabilities"])
