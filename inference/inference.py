@@ -408,8 +408,10 @@ def _parse_json(text: str) -> Union[Batch, Rejection]:
         document = json.loads(text)
     except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         return Rejection(HTTPStatus.BAD_REQUEST, "malformed JSON: %s" % error)
+    # numpy reads true/false among numbers as 1/0: only a body that spells them is searched.
+    booleans = "true" in text or "false" in text
     if type(document) is list and document and type(document[0]) is list:
-        return _rows(document)  # a list of rows, the usual body
+        return _rows(document, booleans)  # a list of rows, the usual body
     probabilities = False
     if isinstance(document, dict):
         unknown = sorted(set(document) - set(JSON_FIELDS))
@@ -431,7 +433,7 @@ def _parse_json(text: str) -> Union[Batch, Rejection]:
     if isinstance(document[0], dict):
         parsed = _records(document)
     elif isinstance(document[0], list):
-        parsed = _rows(document)
+        parsed = _rows(document, booleans)
     else:
         return Rejection(
             HTTPStatus.BAD_REQUEST,
@@ -518,8 +520,12 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     return samples
 
 
-def _rows(rows: List[Any]) -> Union[Batch, Rejection]:
-    """A list of equal-length lists of numbers (``null`` = NaN) as a float64 matrix."""
+def _rows(rows: List[Any], booleans: bool) -> Union[Batch, Rejection]:
+    """A list of equal-length lists of numbers (``null`` = NaN) as a float64 matrix.
+
+    ``booleans`` says whether the body may hold ``true``/``false``, which numpy would turn into
+    1/0 among numbers; then the values are checked one by one.
+    """
     try:
         samples = np.asarray(rows)
     except ValueError:
@@ -536,7 +542,9 @@ def _rows(rows: List[Any]) -> Union[Batch, Rejection]:
             samples = samples.astype(np.float64)
         except OverflowError:
             return Rejection(HTTPStatus.BAD_REQUEST, "a number is too large for a 64-bit float")
-    elif samples.dtype.kind not in "iuf":
+    elif samples.dtype.kind not in "iuf" or (
+        booleans and any(type(value) is bool for row in rows for value in row)
+    ):
         return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
     return _checked(samples.astype(np.float64, copy=False))
 

@@ -490,6 +490,18 @@ BAD_REQUESTS = [
         "regressor", "[[true, false, true]]", JSON, JSON, 400, "only numbers", id="json-booleans"
     ),
     pytest.param(
+        "regressor", "[[1, 2.5, true]]", JSON, JSON, 400, "only numbers", id="json-bool-in-floats"
+    ),
+    pytest.param(
+        "regressor",
+        '{"instances": [[1, 2, 3], [false, 2, 3]]}',
+        JSON,
+        JSON,
+        400,
+        "only numbers",
+        id="json-bool-in-ints",
+    ),
+    pytest.param(
         "regressor", '[[1, {"a": 2}, 3]]', JSON, JSON, 400, "only numbers", id="json-object-in-row"
     ),
     pytest.param(
