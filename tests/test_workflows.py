@@ -467,8 +467,11 @@ def test_dev_exports_the_artifact_it_deployed(shell: Shell, tmp_path: Path) -> N
 
 def test_dev_logs_the_sha256_of_the_real_build(shell: Shell, tmp_path: Path) -> None:
     """dev's build step runs `skdeploy build --json` and outputs the artifact's real sha256."""
-    uv = shutil.which("uv") or str(REPO / "build" / "uv" / "bin" / "uv")
+    # `uv run` names itself in UV; make bootstraps build/uv where uv is not on PATH.
+    uv = os.environ.get("UV") or shutil.which("uv") or str(REPO / "build" / "uv" / "bin" / "uv")
     if not Path(uv).exists():
+        if os.environ.get("CI"):  # CI runs the suite through uv: not finding it is a failure
+            pytest.fail(f"uv not found (UV, PATH, {REPO / 'build' / 'uv'})")
         pytest.skip("uv is neither on PATH nor bootstrapped by make into build/uv")
     step = step_named(
         load_workflow(DEPLOY)["jobs"]["dev"], "Build the artifact (its sha256 goes to the log)"
