@@ -612,8 +612,7 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
     """Command-line flags, then the container's environment variables, then the defaults."""
     workers = args.workers if args.workers is not None else _env_int(ENV_WORKERS, 1)
     timeout = _env_int(ENV_TIMEOUT, INVOCATION_TIMEOUT_SECONDS)
-    # Wired to the stack once settings carry a serverless flag.
-    serverless = bool(args.serverless or getattr(settings, "serverless", False))
+    serverless = bool(args.serverless or settings.serverless is not None)
     problems = []
     if not 0 <= args.port <= 65535:
         problems.append(f"--port {args.port} is not a port number (0 picks a free one)")
@@ -625,6 +624,13 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
         problems.append("--startup-timeout must be positive")
     if args.max_payload_bytes is not None and args.max_payload_bytes < 1:
         problems.append("--max-payload-bytes must be positive")
+    if args.ready_file is not None:  # found out now, not after a build and a model load
+        # Missing folders are created when the file is written: the nearest existing one counts.
+        folder = next(p for p in (args.ready_file.parent, *args.ready_file.parents) if p.exists())
+        if not folder.is_dir():
+            problems.append(f"--ready-file {args.ready_file}: {folder} is not a directory")
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problems.append(f"--ready-file {args.ready_file}: {folder} is not writable")
     if problems:
         raise ServeError(EXIT_CANNOT_RUN, "; ".join(problems))
     return ServeOptions(

@@ -8,6 +8,7 @@ runtime, and requests go over HTTP, through plain ``http.client`` or an unchange
 
 from __future__ import annotations
 
+import argparse
 import ast
 import http.client
 import io
@@ -204,6 +205,48 @@ def test_serverless_options_use_the_serverless_payload_limit() -> None:
     assert local.ServeOptions().payload_limit == MAX_PAYLOAD_BYTES
     assert local.ServeOptions(serverless=True).payload_limit == MAX_SERVERLESS_PAYLOAD_BYTES
     assert local.ServeOptions(serverless=True, max_payload_bytes=10).payload_limit == 10
+
+
+def serve_args(**changes: Any) -> argparse.Namespace:
+    """What `skdeploy serve` parses from a command line without flags, with ``changes``."""
+    defaults = dict(
+        host="127.0.0.1",
+        port=0,
+        workers=None,
+        startup_timeout=60.0,
+        serverless=False,
+        max_payload_bytes=None,
+        ready_file=None,
+    )
+    return argparse.Namespace(**{**defaults, **changes})
+
+
+def test_serve_takes_the_payload_limit_of_a_serverless_stack() -> None:
+    """dev is serverless, so serve applies 4 MB there without --serverless; staging does not."""
+    dev, staging = (load_stack_settings(REPO, stack) for stack in ("dev", "staging"))
+    assert dev.serverless is not None
+    assert staging.serverless is None
+    assert local.options_from_args(serve_args(), dev).serverless
+    assert not local.options_from_args(serve_args(), staging).serverless
+    assert local.options_from_args(serve_args(serverless=True), staging).serverless
+
+
+def test_a_ready_file_that_cannot_be_written_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """--ready-file under a file is exit 2 with every problem, not a failure once healthy."""
+    settings = load_stack_settings(REPO, "staging")
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    blocked = in_the_way / "logs" / "ready.json"
+    with pytest.raises(local.ServeError) as raised:
+        local.options_from_args(serve_args(ready_file=blocked, port=70000), settings)
+    assert raised.value.exit_code == local.EXIT_CANNOT_RUN
+    assert f"--ready-file {blocked}: {in_the_way} is not a directory" in str(raised.value)
+    assert "--port 70000" in str(raised.value)
+    # A folder that does not exist yet is fine: writing the file creates it.
+    for ready in (tmp_path / "ready.json", tmp_path / "new" / "folder" / "ready.json"):
+        assert local.options_from_args(serve_args(ready_file=ready), settings).ready_file == ready
 
 
 def _constants(path: Path) -> dict[str, object]:
