@@ -366,29 +366,43 @@ def requirement_names(path: Path) -> set[str]:
 
 
 def check_requirements(settings: EndpointSettings, report: PreflightReport) -> None:
-    """requirements.txt: installable at start (network) and not fighting the container's pins."""
+    """requirements.txt of every handler folder the endpoint runs: installable at start (network)
+    and not fighting the container's pins."""
     report.checks_run.append("requirements")
-    path = settings.requirements_file
+    seen: set[Path] = set()
+    for variant in all_variants(settings):
+        if variant.inference_dir not in seen:
+            seen.add(variant.inference_dir)
+            prefix = f"{variant.name}/" if settings.variants or settings.shadow else ""
+            _check_requirements_file(
+                settings, report, variant.inference_dir / REQUIREMENTS_FILE, prefix
+            )
+
+
+def _check_requirements_file(
+    settings: EndpointSettings, report: PreflightReport, path: Path, prefix: str
+) -> None:
     if not path.is_file():
         return
+    label = prefix + REQUIREMENTS_FILE
     if settings.network_isolation:
         report.add(
             "requirements",
             "error",
-            f"{REQUIREMENTS_FILE} with network isolation: the container pip-installs it at every "
+            f"{label} with network isolation: the container pip-installs it at every "
             "start and the endpoint never becomes healthy",
         )
     if settings.vpc is not None and not settings.network_isolation:
         report.add(
             "requirements",
             "warning",
-            f"{REQUIREMENTS_FILE} with a VPC: the container pip-installs it at every start, which "
+            f"{label} with a VPC: the container pip-installs it at every start, which "
             "hangs unless the subnets reach PyPI through a NAT gateway (skdeploy cannot see that)",
         )
     report.add(
         "requirements",
         "warning",
-        f"{REQUIREMENTS_FILE} is installed at every container start (slower starts, needs network "
+        f"{label} is installed at every container start (slower starts, needs network "
         "or a NAT in a VPC); the container already has numpy, scipy, pandas, scikit-learn, joblib",
     )
     pins = {
@@ -403,7 +417,9 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
             wanted = Requirement(text)
         except InvalidRequirement as exc:
             report.add(
-                "requirements", "error", f"line {number}: {text!r} is not a requirement: {exc}"
+                "requirements",
+                "error",
+                f"{label} line {number}: {text!r} is not a requirement: {exc}",
             )
             continue
         name = canonicalize_name(wanted.name)
@@ -419,14 +435,15 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
             report.add(
                 "requirements",
                 "error",
-                f"line {number}: {text!r} conflicts with the container's {pinned}: reinstalling a "
-                "pinned package at start breaks the serving stack",
+                f"{label} line {number}: {text!r} conflicts with the container's {pinned}: "
+                "reinstalling a pinned package at start breaks the serving stack",
             )
         elif name in _PINNED_DISTRIBUTIONS:
             report.add(
                 "requirements",
                 "warning",
-                f"line {number}: {wanted.name} is already in the container ({pinned}); drop it",
+                f"{label} line {number}: {wanted.name} is already in the container ({pinned}); "
+                "drop it",
             )
 
 
@@ -438,30 +455,39 @@ def check_sizes(settings: EndpointSettings, report: PreflightReport) -> None:
 
 
 def _check_memory(settings: EndpointSettings, report: PreflightReport) -> None:
+    """Each model the endpoint runs (every variant and the shadow) fits its own memory."""
+    for variant in all_variants(settings):
+        prefix = f"{variant.name}: " if settings.variants or settings.shadow else ""
+        _check_variant_memory(settings, variant, report, prefix)
+
+
+def _check_variant_memory(
+    settings: EndpointSettings, variant: VariantSettings, report: PreflightReport, prefix: str
+) -> None:
     """Model bytes on disk, once per worker, within :data:`MEMORY_BUDGET` of the memory.
 
     An instance runs one gunicorn worker per vCPU, each loading its own copy. A serverless
     endpoint's vCPUs are not published, so it is held to at least one copy in ``memoryMb``.
     """
-    model_bytes = sum((settings.model_dir / n).stat().st_size for n in settings.model_files)
+    model_bytes = sum((variant.model_dir / n).stat().st_size for n in variant.model_files)
     if settings.serverless is not None:
         memory_bytes = settings.serverless.memory_mb * 1024**2
         workers = 1
         where = f"the {settings.serverless.memory_mb} MB of the serverless endpoint"
         fix = "raise serverless.memoryMb (at most 6144) or use instances"
     else:
-        spec = INSTANCE_MEMORY.get(settings.instance_type)
+        spec = INSTANCE_MEMORY.get(variant.instance_type)
         if spec is None:
             report.add(
                 "sizes",
                 "warning",
-                f"memory of {settings.instance_type} is not in skdeploy's table: model size "
+                f"{prefix}memory of {variant.instance_type} is not in skdeploy's table: model size "
                 "unchecked",
             )
             return
         memory_gib, workers = spec
         memory_bytes = int(memory_gib * 1024**3)
-        where = f"the {memory_gib:g} GiB of {settings.instance_type}"
+        where = f"the {memory_gib:g} GiB of {variant.instance_type}"
         fix = "choose a larger instance"
     needed = model_bytes * workers
     if needed > MEMORY_BUDGET * memory_bytes:
@@ -469,7 +495,7 @@ def _check_memory(settings: EndpointSettings, report: PreflightReport) -> None:
         report.add(
             "sizes",
             "error",
-            f"model files of {model_bytes / 1e6:.0f} MB {copies} need about "
+            f"{prefix}model files of {model_bytes / 1e6:.0f} MB {copies} need about "
             f"{needed / 1e9:.1f} GB, over {int(MEMORY_BUDGET * 100)} % of {where}: {fix}",
         )
 

@@ -71,7 +71,8 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     SettingSpec(
         "networkIsolation",
         "boolean",
-        "on, unless `inference/requirements.txt` exists or the stack is serverless",
+        "on, unless a `requirements.txt` is in the handlers of any variant (`inference/` by "
+        "default) or the stack is serverless",
         "cannot be on with a `requirements.txt` (the container pip-installs it at start)",
     ),
     SettingSpec(
@@ -482,24 +483,6 @@ def parse_settings(
             "must be 1-63 letters, digits or hyphens, starting with a letter or digit",
         )
 
-    requirements_present = (
-        inference_dir is not None and (inference_dir / REQUIREMENTS_FILE).is_file()
-    )
-    isolation_raw = get("networkIsolation")
-    serverless_requested = raw.get("serverless") not in (None, SECRET)
-    network_isolation: bool | None = not requirements_present and not serverless_requested
-    if isolation_raw is not None:
-        network_isolation = _as_bool(isolation_raw)
-        if network_isolation is None:
-            problems.add("networkIsolation", isolation_raw, "must be true or false")
-        elif network_isolation and requirements_present:
-            problems.add(
-                "networkIsolation",
-                isolation_raw,
-                f"cannot be true while {REQUIREMENTS_FILE} exists in inferenceDir: the container "
-                "pip-installs it at every start, which fails without network access",
-            )
-
     image_uri = get("imageUri")
     if image_uri is not None and (
         not isinstance(image_uri, str) or not _IMAGE_URI.match(image_uri)
@@ -524,6 +507,28 @@ def parse_settings(
         instance_type=instance_type if isinstance(instance_type, str) else "ml.m5.large",
         instance_count=instance_count or 1,
     )
+    # Every model the endpoint runs (the variants, or the top-level one, and the shadow) shares
+    # one isolation setting; a requirements.txt in any of their handler folders needs network.
+    served_dirs: list[Path | None] = [v.inference_dir for v in variants] or [inference_dir]
+    served_dirs += [shadow.inference_dir] if shadow is not None else []
+    with_requirements = [
+        d for d in dict.fromkeys(served_dirs) if d is not None and (d / REQUIREMENTS_FILE).is_file()
+    ]
+    isolation_raw = get("networkIsolation")
+    serverless_requested = raw.get("serverless") not in (None, SECRET)
+    network_isolation: bool | None = not with_requirements and not serverless_requested
+    if isolation_raw is not None:
+        network_isolation = _as_bool(isolation_raw)
+        if network_isolation is None:
+            problems.add("networkIsolation", isolation_raw, "must be true or false")
+        elif network_isolation and with_requirements:
+            folders = ", ".join(_relative(d, project_dir) for d in with_requirements)
+            problems.add(
+                "networkIsolation",
+                isolation_raw,
+                f"cannot be true while {REQUIREMENTS_FILE} exists in {folders}: the container "
+                "pip-installs it at every start, which fails without network access",
+            )
     production = _production(
         problems, get, network_isolation=isolation_raw is not None and bool(network_isolation)
     )
@@ -979,6 +984,14 @@ def _variants(
         if shadow is not None and shadow.name in served:
             problems.add("shadow.name", shadow.name, "must differ from the production variants")
     return tuple(variants), shadow
+
+
+def _relative(path: Path, project_dir: Path) -> str:
+    """``path`` as a stack file spells it: relative to the project when it is inside it."""
+    try:
+        return str(path.relative_to(project_dir.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _directory(problems: _Problems, key: str, value: object, project_dir: Path) -> Path | None:

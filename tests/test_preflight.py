@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -452,6 +453,50 @@ def test_a_model_too_large_for_the_endpoint_memory_is_refused(
         (error,) = errors
         assert "model files of 1600 MB" in error
         assert refusal in error
+
+
+def copy_folder(copy: Path, name: str, to: str) -> Path:
+    """A second model or handler folder beside the copy's own (for a second variant)."""
+    shutil.copytree(copy / name, copy / to)
+    return copy / to
+
+
+def test_each_variant_is_held_to_its_own_instance_memory(tmp_path: Path) -> None:
+    """The 1.6 GB challenger on ml.t2.medium is refused by name; the champion on its own is fine."""
+    variants = [
+        {"name": "champion", "instanceType": "ml.t2.medium"},
+        {"name": "challenger", "modelDir": "big", "instanceType": "ml.t2.medium"},
+    ]
+    copy = project(tmp_path, {"variants": variants})
+    os.truncate(copy_folder(copy, "model", "big") / "model.joblib", PADDED_MODEL_BYTES)
+    (error,) = messages(static(copy), "sizes")
+    assert error.startswith("challenger: model files of 1600 MB loaded by 2 workers")
+    shadow = {"name": "shadow", "modelDir": "big", "instanceType": "ml.r5.2xlarge"}
+    roomy = [{**variants[0]}, {**variants[1], "instanceType": "ml.r5.2xlarge"}]
+    copy = project(tmp_path / "roomy", {"variants": roomy, "shadow": shadow})
+    os.truncate(copy_folder(copy, "model", "big") / "model.joblib", PADDED_MODEL_BYTES)
+    assert messages(static(copy), "sizes") == []
+
+
+def test_a_variants_requirements_turn_isolation_off_or_refuse_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """requirements.txt in a variant's handlers: isolation defaults off, and `true` is refused."""
+    variants = [{"name": "champion"}, {"name": "challenger", "inferenceDir": "handlers2"}]
+    copy = project(tmp_path, {"variants": variants})
+    handlers = copy_folder(copy, "inference", "handlers2")
+    (handlers / "requirements.txt").write_text("lightgbm==4.3.0\n")
+    assert not load_stack_settings(copy, STACK).network_isolation
+    warnings = messages(static(copy), "requirements", "warning")
+    assert any(w.startswith("challenger/requirements.txt is installed") for w in warnings)
+
+    copy = project(tmp_path / "isolated", {"variants": variants, "networkIsolation": True})
+    (copy_folder(copy, "inference", "handlers2") / "requirements.txt").write_text("lightgbm\n")
+    code, report = check_json(copy, capsys)
+    assert code == cli.EXIT_FAILED
+    (finding,) = report["findings"]
+    assert "networkIsolation" in finding["message"]
+    assert "requirements.txt exists in handlers2" in finding["message"]
 
 
 @pytest.mark.parametrize(
