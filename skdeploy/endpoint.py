@@ -292,7 +292,9 @@ class SklearnEndpoint(pulumi.ComponentResource):
             else [
                 self._shadow_variant(settings, settings.shadow, models[settings.shadow.name].name)
             ],
-            kms_key_arn=settings.kms_key_arn if settings.serverless is None else None,
+            # Instances: the storage volume's key. Serverless: AWS's serverless guide has
+            # KmsKeyId in CreateEndpointConfig too (it encrypts the copy of the image).
+            kms_key_arn=settings.kms_key_arn,
             data_capture_config=None
             if capture is None
             else aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.validate import ParamValidator
 from moto import mock_aws
 
 from skdeploy.endpoint import EndpointReplacementRefused, alarm_names
@@ -21,6 +22,7 @@ from skdeploy.scaling import (
     scaling_resource_id,
 )
 from skdeploy.settings import SettingsError, load_stack_settings, read_stack_config
+from tests import aws_requests
 from tests.support import REPO, copy_project
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -283,6 +285,26 @@ def test_every_resource_carries_the_stack_tags(stacks: dict[str, ProgramRun]) ->
                     resource.inputs["tags"]["skdeploy:artifact-sha256"]
                     == run.exports["artifactSha256"]
                 )
+
+
+SAGEMAKER_MODEL = boto3.client(
+    "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+).meta.service_model
+
+
+def test_a_serverless_endpoint_configuration_carries_the_kms_key_too() -> None:
+    """dev (serverless) with kmsKeyArn: the configuration names the key, and botocore accepts it."""
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    config = read_stack_config(REPO, "dev")
+    config["skdeploy:kmsKeyArn"] = key
+    run = run_program(REPO, "dev", config)
+    assert "serverlessConfig" in run.one(CONFIG).inputs["productionVariants"][0]
+    assert run.one(CONFIG).inputs["kmsKeyArn"] == key
+    shape = SAGEMAKER_MODEL.operation_model("CreateEndpointConfig").input_shape
+    params = aws_requests.coerce(aws_requests.create_endpoint_config(run.one(CONFIG)), shape)
+    assert params["KmsKeyId"] == key
+    report = ParamValidator().validate(params, shape)
+    assert not report.has_errors(), report.generate_report()
 
 
 def test_kms_and_vpc_narrow_the_role_to_that_key_and_add_the_network(tmp_path: Path) -> None:
