@@ -33,6 +33,7 @@ from skdeploy.constants import (
     COMPONENT_TYPE,
     DEFAULT_VARIANT,
     LOG_GROUP_PREFIX,
+    OUTPUT_ENDPOINT_KIND,
     PROJECT_NAME,
     artifact_key,
     container_environment,
@@ -73,7 +74,12 @@ def resource_tags(settings: EndpointSettings, artifact_sha256: str) -> dict[str,
 
 
 class SklearnEndpoint(pulumi.ComponentResource):
-    """A SageMaker real-time endpoint serving one scikit-learn model artifact."""
+    """A SageMaker real-time endpoint serving one scikit-learn model artifact.
+
+    One per stack. Besides its children it exports one stack output itself, ``endpointKind``
+    (serverless or instances): the next update reads it back to refuse a switch AWS cannot make
+    in place, so it must be there even when the program exports nothing else.
+    """
 
     endpoint_name: pulumi.Output[str]
     endpoint_arn: pulumi.Output[str]
@@ -377,6 +383,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         self.image_uri = image_uri
         self.region = pulumi.Output.from_input(settings.region)
         self.endpoint_kind = kind
+        pulumi.export(OUTPUT_ENDPOINT_KIND, kind)  # the guard's memory (see the class docstring)
         self.register_outputs(self.outputs())
 
     def _endpoint_kind_guard(self, settings: EndpointSettings, prefix: str) -> pulumi.Output[str]:
@@ -405,8 +412,6 @@ class SklearnEndpoint(pulumi.ComponentResource):
                     "deleted and created again: downtime)."
                 )
             return settings.endpoint_kind
-
-        from skdeploy.constants import OUTPUT_ENDPOINT_KIND
 
         return reference.get_output(OUTPUT_ENDPOINT_KIND).apply(check)
 

@@ -221,6 +221,34 @@ def test_switching_to_serverless_is_refused_without_the_opt_in(tmp_path: Path) -
     )
 
 
+LIBRARY_PROGRAM = """
+from pathlib import Path
+
+from skdeploy.endpoint import SklearnEndpoint
+from skdeploy.settings import from_pulumi_config
+
+settings = from_pulumi_config(Path({project!r}))
+SklearnEndpoint("mine", settings)  # a user's own program: it exports nothing itself
+"""
+
+
+def test_the_component_records_its_kind_even_when_the_program_exports_nothing(
+    tmp_path: Path,
+) -> None:
+    """Used as a library, the component still leaves endpointKind for the next update's guard."""
+    program = tmp_path / "__main__.py"
+    program.write_text(LIBRARY_PROGRAM.format(project=str(REPO)))
+    run = run_program(REPO, "dev", program=program)
+    assert run.exports == {"endpointKind": "serverless"}
+    with pytest.raises(EndpointReplacementRefused, match="allowEndpointReplacement"):
+        run_program(
+            REPO,
+            "dev",
+            program=program,
+            previous_outputs=run_program(REPO, "staging", program=program).exports,
+        )
+
+
 def test_the_opt_in_replaces_the_endpoint_deleting_it_first() -> None:
     """With the opt-in, a kind switch replaces the endpoint, deleting it first (same name)."""
     config = read_stack_config(REPO, "dev")
