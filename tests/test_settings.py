@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from skdeploy.settings import (
     SECRET,
+    SETTINGS,
     SettingsError,
     load_stack_settings,
     parse_settings,
@@ -148,3 +152,66 @@ def test_an_unknown_stack_names_the_known_ones() -> None:
     """Asking for a stack without a file lists the stacks that exist."""
     with pytest.raises(SettingsError, match="stacks found: dev, prod, staging"):
         load_stack_settings(REPO, "qa")
+
+
+#: A map key as the smallest stack value that turns it on, and the settings attribute it fills.
+MAP_KEYS = {
+    "serverless": ({}, "serverless"),
+    "autoscaling": ({"min": 1, "max": 2}, "autoscaling"),
+    "deployment": ({}, "deployment"),
+    "dataCapture": ({}, "data_capture"),
+    "api": ({"enabled": True}, "api"),
+}
+#: Documented defaults that say "left unset here, decided elsewhere" rather than give a value.
+UNSET = {"none", "the artifact bucket"}
+#: Documented sub-keys whose setting attribute is not the snake_case of the key.
+ATTRIBUTE_OF = {"rate": "throttle_rate", "burst": "throttle_burst"}
+
+
+def documented_defaults(rule: str) -> dict[str, str]:
+    """``key: ... (default)`` pairs of a settings-table rule, e.g. ``memoryMb: ... (2048)``."""
+    return dict(re.findall(r"(\w+): [^,:(){}]*\(([^()]*)\)", rule))
+
+
+def snake(name: str) -> str:
+    return ATTRIBUTE_OF.get(name) or re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+
+
+@pytest.mark.parametrize("key", sorted(MAP_KEYS))
+def test_each_documented_default_is_the_parsed_default(key: str) -> None:
+    """Every "(default)" in a map's README rule is what the parser fills in, as is its class's."""
+    (spec,) = [s for s in SETTINGS if s.key == key]
+    documented = documented_defaults(spec.rule)
+    assert documented, spec.rule  # the pattern still finds the documented defaults
+    value, attribute = MAP_KEYS[key]
+    parsed = getattr(parse({key: value}), attribute)
+    for name, text in documented.items():
+        actual = getattr(parsed, snake(name))
+        expected = None if text in UNSET else yaml.safe_load(text)
+        assert actual == expected, f"{key}.{name}: README says ({text}), parser gives {actual!r}"
+    assert parsed == type(parsed)(**{f: getattr(parsed, f) for f in required_fields(parsed)})
+
+
+def required_fields(instance: object) -> list[str]:
+    """The fields of a settings dataclass that have no default of their own."""
+    return [
+        f.name
+        for f in dataclasses.fields(instance)  # type: ignore[arg-type]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+
+
+def test_top_level_documented_defaults_are_the_parsed_defaults() -> None:
+    """Defaults written as a value in the README table (`ml.m5.large`, `1`, `30`...) apply."""
+    settings = parse({})
+    checked = 0
+    for spec in SETTINGS:
+        match = re.fullmatch(r"`([^`<>]*)`", spec.default)
+        if match is None or not hasattr(settings, snake(spec.key)):
+            continue
+        actual = getattr(settings, snake(spec.key))
+        if isinstance(actual, Path):
+            actual = actual.relative_to(REPO).as_posix()
+        assert actual == yaml.safe_load(match.group(1)), spec.key
+        checked += 1
+    assert checked >= 8
