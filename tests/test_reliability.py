@@ -24,6 +24,7 @@ import http.client
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -308,6 +309,83 @@ def test_fuzzed_requests_get_a_2xx_or_a_json_4xx_in_process(
         as_accept,
     )
     assert_answer(response.status_code, response.mimetype, response.get_data())
+
+
+#: What bulk JSON bodies are made of, plus the characters that break them.
+BULK_ALPHABET = "0123456789" * 3 + '[[]], , ,.-+eE \n\t\r"{}:naNIfinitytrueflsul\x00\u00a0'
+#: Number spellings np.loadtxt reads and JSON forbids (the bulk reader's documented leniency):
+#: a leading + or a bare dot, a trailing dot, leading zeros, and whitespace JSON does not know.
+LENIENT = re.compile(r"(^|[^0-9eE])[+.]|\.($|[^0-9])|(^|[^0-9.eE])0[0-9]|[\x0b\x0c\u00a0]")
+
+
+def numeric_rows_text(rows: list[list[float]], compact: bool) -> str:
+    return json.dumps(rows, separators=(",", ":") if compact else (", ", ": "))
+
+
+bulk_bodies = st.one_of(
+    st.text(alphabet=BULK_ALPHABET, max_size=300),
+    st.lists(
+        st.lists(st.floats(allow_nan=False, width=32), min_size=1, max_size=4),
+        min_size=1,
+        max_size=6,
+    ).flatmap(
+        lambda rows: st.tuples(st.just(rows), st.booleans()).map(lambda t: numeric_rows_text(*t))
+    ),
+)
+
+
+def mutated(text: str, data: st.DataObject) -> str:
+    """``text`` with a few characters inserted, deleted or replaced."""
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(0, len(text)))
+        new = data.draw(st.text(alphabet=BULK_ALPHABET, max_size=2))
+        cut = data.draw(st.integers(0, 2))
+        text = text[:at] + new + text[at + cut :]
+    return text
+
+
+@settings(
+    max_examples=400,
+    deadline=timedelta(seconds=2),
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(body=bulk_bodies, wrapped=st.booleans(), data=st.data())
+@example(body="[[1, 2], [3, 4]]", wrapped=False, data=None)
+@example(body="[[1, 2], [3, 4]]", wrapped=True, data=None)
+@example(body="[[nan, 1], [2, 3]]", wrapped=False, data=None)  # JSON has no lower-case nan
+@example(body="[[1, 2]x[3, 4]]", wrapped=False, data=None)  # no comma between the rows
+@example(body="[[1, 2\n3, 4]]", wrapped=False, data=None)  # a line break splits a row
+def test_the_bulk_json_reader_never_raises_and_agrees_with_json_loads(
+    body: str, wrapped: bool, data: st.DataObject | None
+) -> None:
+    """Forced onto any body, the bulk reader answers like json.loads, or gives way to it.
+
+    It may only accept more than json.loads where a number is spelled the lenient way it
+    documents (``+1``, ``.5``, ``5.``, ``007``).
+    """
+    text = f'{{"instances": {body}}}' if wrapped else body
+    if data is not None:
+        text = mutated(text, data)
+    threshold = inference.BULK_JSON_CHARS
+    try:
+        inference.BULK_JSON_CHARS = 0
+        bulk = inference._bulk_json_rows(text)
+        forced = inference.input_fn(text, JSON)
+    finally:
+        inference.BULK_JSON_CHARS = threshold
+    general = inference.input_fn(text, JSON)
+    event("bulk reader: " + ("gave way" if bulk is None else "read the body"))
+    if bulk is None:
+        assert type(forced) is type(general)
+        return
+    assert isinstance(forced, inference.Batch)
+    if isinstance(general, inference.Batch):
+        assert forced.data.tobytes() == general.data.tobytes(), text
+        assert forced.data.shape == general.data.shape
+    else:
+        assert LENIENT.search(text), (text, general.message)
 
 
 # --- Over HTTP ----------------------------------------------------------------------------------
