@@ -40,6 +40,8 @@ DEPLOY_DIR = REPO / "deploy"
 DEPLOY_README = DEPLOY_DIR / "README.md"
 DEPLOY_POLICY = DEPLOY_DIR / "deploy-role-policy.json"
 EXTENSIONS = DEPLOY_DIR / "deploy-role-policy-extensions.json"
+API_EXTENSION = DEPLOY_DIR / "deploy-role-policy-api.json"
+PREVIEW_API_EXTENSION = DEPLOY_DIR / "preview-role-policy-api.json"
 PREVIEW_POLICY = DEPLOY_DIR / "preview-role-policy.json"
 DEPLOY_TRUST = DEPLOY_DIR / "deploy-role-trust-policy.json"
 PREVIEW_TRUST = DEPLOY_DIR / "preview-role-trust-policy.json"
@@ -734,6 +736,70 @@ BUCKET_ENCRYPTION = (
 )
 SCALING_GUARD = f"{ScalingTargetGuardProvider.__module__}.{ScalingTargetGuardProvider.__qualname__}"
 
+# The HTTPS front door (skdeploy/api.py, `skdeploy:api`). Read in a stored copy of
+# terraform-provider-aws (internal/service/lambda, internal/service/apigatewayv2), not pinned to
+# the commit that pulumi-aws 7.51.1 bridges.
+
+#: internal/service/lambda/function.go: resourceFunctionCreate calls CreateFunction, then
+#: GetFunction until the function is Active; resourceFunctionRead calls GetFunction,
+#: ListVersionsByFunction (findLatestFunctionVersionByName, for `version` and `qualified_arn`)
+#: and, for a zip package in the aws partition where AWS Signer is available
+#: (signerServiceIsAvailable: us-east-1 and eu-west-1 among them), GetFunctionCodeSigningConfig;
+#: resourceFunctionUpdate calls UpdateFunctionConfiguration and UpdateFunctionCode and waits with
+#: GetFunction; resourceFunctionDelete calls DeleteFunction. PutFunctionConcurrency and
+#: PublishVersion are only called for reserved_concurrent_executions >= 0 and publish = true,
+#: which the program never sets.
+FUNCTION_ACTIONS = (
+    "lambda:CreateFunction",
+    "lambda:GetFunction",
+    "lambda:ListVersionsByFunction",
+    "lambda:GetFunctionCodeSigningConfig",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:UpdateFunctionCode",
+)
+#: Tagging on create (CreateFunction with Tags) needs lambda:TagResource, and GetFunction of a
+#: tagged function needs lambda:ListTags (Lambda Developer Guide, "Using tags on Lambda functions",
+#: permissions required for working with tags); later tag changes are TagResource/UntagResource.
+FUNCTION_TAG_ACTIONS = ("lambda:TagResource", "lambda:UntagResource", "lambda:ListTags")
+#: internal/service/lambda/permission.go: AddPermission, then GetPolicy to find the statement
+#: (also on read, and after RemovePermission until it is gone). AddPermission and RemovePermission
+#: take the lambda:Principal condition key (Service Authorization Reference, AWS Lambda; the Lambda
+#: Developer Guide's example restricts both with it).
+PERMISSION_SCOPED_ACTIONS = ("lambda:AddPermission", "lambda:RemovePermission")
+FRONT_DOOR_FUNCTION = "aws:lambda/function:Function"
+FRONT_DOOR_API = "aws:apigatewayv2/api:Api"
+FRONT_DOOR_TYPES = frozenset(
+    {
+        FRONT_DOOR_FUNCTION,
+        "aws:lambda/permission:Permission",
+        FRONT_DOOR_API,
+        "aws:apigatewayv2/integration:Integration",
+        "aws:apigatewayv2/route:Route",
+        "aws:apigatewayv2/stage:Stage",
+    }
+)
+#: API Gateway authorises its management API by HTTP verb on the path (Service Authorization
+#: Reference, "Amazon API Gateway Management V2": apigateway:POST creates in a collection,
+#: GET/PATCH/DELETE read, update and delete one resource; resource types
+#: arn:aws:apigateway:<region>::/apis, /apis/<ApiId>, /apis/<ApiId>/integrations[/<IntegrationId>],
+#: /routes[/<RouteId>], /stages[/<StageName>]). internal/service/apigatewayv2/api.go,
+#: integration.go, route.go and stage.go call Create* (POST on the collection), Get* (GET),
+#: Update* (PATCH) and Delete* (DELETE); stage.go also reads the API (GetApi) on create, read and
+#: update. Routes and integrations cannot be tagged (API Gateway Developer Guide, "API Gateway
+#: resources that can be tagged": Api, DomainName, Stage, VpcLink; tag inheritance only in the V1
+#: REST API), so no tag condition can scope them.
+APIGATEWAY_ONE = ("apigateway:GET", "apigateway:PATCH", "apigateway:DELETE")
+#: The Api and the Stage are created with their tags. Creating a stage with tags is also
+#: authorised as apigateway:TagResource on the stages collection, an action the Service
+#: Authorization Reference does not list (the AccessDenied in aws-amplify/amplify-studio#889;
+#: hashicorp/terraform-provider-aws#20634 reports a stage create failing only with tags);
+#: the same check for CreateApi on /apis is assumed by analogy, not seen. Changing tags later (the
+#: skdeploy:artifact-sha256 tag changes with every new model) is the V2 TagResource /
+#: UntagResource, POST / DELETE on arn:aws:apigateway:<region>::/tags/<resource ARN> (resource
+#: type Tags in the reference); the tagged resource's ARN appears there unencoded, as an
+#: AccessDenied for TagResource reported it (not verified against AWS here).
+APIGATEWAY_TAG_CHANGES = ("apigateway:POST", "apigateway:DELETE")
+
 
 def region_and_account(resource: DeclaredResource) -> tuple[str, str]:
     """The region and account of ``resource``, from the ARN the mocks give it."""
@@ -762,6 +828,66 @@ def dynamic_provider_name(resource: DeclaredResource) -> str:
     opcodes = pickletools.genops(base64.b64decode(str(value)))
     module, name = [arg for _, arg, _ in opcodes if isinstance(arg, str)][:2]
     return f"{module}.{name}"
+
+
+def stand_in_id(resource: DeclaredResource) -> str:
+    """An id AWS makes up at random (an integration's, a route's); a hash stands in for it."""
+    return hashlib.sha256(resource.urn.encode()).hexdigest()[:7]
+
+
+def apigateway_arn(resource: DeclaredResource, path: str) -> str:
+    """An API Gateway management ARN (no account) in the region of ``resource``."""
+    region, _ = region_and_account(resource)
+    return f"arn:aws:apigateway:{region}::{path}"
+
+
+def apigateway_tag_needs(resource: DeclaredResource, arn: str, collection: str) -> list[Need]:
+    """What creating ``resource`` with its tags, and changing them later, asks of API Gateway."""
+    if not resource.inputs.get("tags"):
+        return []
+    tags = apigateway_arn(resource, f"/tags/{arn}")
+    needed: list[Need] = [("apigateway:TagResource", apigateway_arn(resource, collection), {})]
+    return needed + [(a, tags, {}) for a in APIGATEWAY_TAG_CHANGES]
+
+
+def front_door_needs(resource: DeclaredResource) -> list[Need]:
+    """The (action, ARN, context) triples for the types of skdeploy/api.py (Lambda, API GW v2)."""
+    kind = resource.type
+    inputs = resource.inputs
+    region, account = region_and_account(resource)
+    if kind == FRONT_DOOR_FUNCTION:
+        arn = resource.outputs["arn"]
+        actions = list(FUNCTION_ACTIONS)
+        if inputs.get("tags"):
+            actions += FUNCTION_TAG_ACTIONS
+        if not resource.retain_on_delete:
+            actions.append("lambda:DeleteFunction")
+        passed = {"iam:PassedToService": "lambda.amazonaws.com"}
+        return [(a, arn, {}) for a in actions] + [("iam:PassRole", inputs["role"], passed)]
+    if kind == "aws:lambda/permission:Permission":
+        function = f"arn:aws:lambda:{region}:{account}:function:{inputs['function']}"
+        principal = {"lambda:Principal": inputs["principal"]}
+        needed: list[Need] = [(a, function, principal) for a in PERMISSION_SCOPED_ACTIONS]
+        return [*needed, ("lambda:GetPolicy", function, {})]
+    if kind == FRONT_DOOR_API:
+        api = resource.outputs["arn"]
+        needed = [("apigateway:POST", apigateway_arn(resource, "/apis"), {})]
+        needed += [(a, api, {}) for a in APIGATEWAY_ONE]
+        return needed + apigateway_tag_needs(resource, api, "/apis")
+    parts = {
+        "aws:apigatewayv2/integration:Integration": "integrations",
+        "aws:apigatewayv2/route:Route": "routes",
+        "aws:apigatewayv2/stage:Stage": "stages",
+    }
+    collection = f"/apis/{inputs['apiId']}/{parts[kind]}"
+    name = inputs["name"] if parts[kind] == "stages" else stand_in_id(resource)
+    one = apigateway_arn(resource, f"{collection}/{name}")
+    needed = [("apigateway:POST", apigateway_arn(resource, collection), {})]
+    needed += [(a, one, {}) for a in APIGATEWAY_ONE]
+    if parts[kind] == "stages":
+        needed.append(("apigateway:GET", apigateway_arn(resource, f"/apis/{inputs['apiId']}"), {}))
+        needed += apigateway_tag_needs(resource, one, collection)
+    return needed
 
 
 def named(run: ProgramRun, kind: str, name: str) -> DeclaredResource:
@@ -917,6 +1043,8 @@ def needs_of(resource: DeclaredResource, run: ProgramRun) -> list[Need]:
         target = scalable_target_arn(inputs["region"], account, inputs["resource_id"])
         scope = scaling_scope(SERVICE_NAMESPACE, SCALABLE_DIMENSION)
         return [("application-autoscaling:DeregisterScalableTarget", target, scope)]
+    if kind in FRONT_DOOR_TYPES:
+        return front_door_needs(resource)
     pytest.fail(
         f"the stacks declare {kind}, which this test does not know: add the IAM actions its "
         "create/read/update/delete call to deploy/deploy-role-policy*.json and to needs_of()"
@@ -937,7 +1065,9 @@ def declared_needs() -> dict[str, list[Need]]:
 #: Settings no committed stack uses, on prod (which has every other feature): a KMS key and a VPC,
 #: which deploy-role-policy-extensions.json is for, and several variants with a shadow, which the
 #: base policy must cover (one scaling target, policy and guard per variant). `api` (the HTTPS
-#: front door) is not covered by the deploy role yet: needs_of() does not know its types.
+#: front door: Lambda function, its role and log group, API Gateway HTTP API) is what
+#: deploy-role-policy-api.json is for; it is run on its own (API_SETTINGS) and together with all
+#: of these (its log group is then encrypted with the key, a call only that run makes).
 OPTIONAL_KMS_KEY = (
     f"arn:aws:kms:eu-west-1:{MOCK_ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 )
@@ -967,6 +1097,30 @@ def optional_needs() -> list[Need]:
     run = run_program(REPO, "prod", config)
     assert len(run.by_type("aws:appautoscaling/target:Target")) == 2
     return needs_for(run)
+
+
+#: `skdeploy:api` as skdeploy/settings.py reads it (auth defaults to iam).
+API_SETTINGS: dict[str, object] = {"skdeploy:api": {"throttle": {"rate": 50, "burst": 100}}}
+
+
+def front_door_run(extra: dict[str, object]) -> list[Need]:
+    """Everything the deploy role must be allowed to do for prod with the front door, ``extra``."""
+    config = {**read_stack_config(REPO, "prod"), **extra, **API_SETTINGS}
+    run = run_program(REPO, "prod", config)
+    assert {r.type for r in run.resources} >= FRONT_DOOR_TYPES
+    return needs_for(run)
+
+
+@pytest.fixture(scope="module")
+def api_needs() -> list[Need]:
+    """Everything the deploy role must be allowed to do for prod with `skdeploy:api` alone."""
+    return front_door_run({})
+
+
+@pytest.fixture(scope="module")
+def api_and_optional_needs() -> list[Need]:
+    """The same for prod with `skdeploy:api` and every other optional setting."""
+    return front_door_run(OPTIONAL_SETTINGS)
 
 
 def load_extensions() -> dict[str, Any]:
@@ -1047,6 +1201,113 @@ def test_extensions_grant_only_what_the_optional_settings_add(
     assert granted - (optional - committed) == set()
 
 
+def only(statement: dict[str, Any]) -> dict[str, Any]:
+    """A policy of ``statement`` alone."""
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def test_api_extension_covers_the_front_door_that_the_other_policies_do_not(
+    api_needs: list[Need], api_and_optional_needs: list[Need]
+) -> None:
+    """With `api`, base + api extension allow every call (+ the KMS one with a key); base, not."""
+    base = load_policy(DEPLOY_POLICY)
+    api = load_policy(API_EXTENSION)
+    refused = [n[:2] for n in api_needs if not allows([base, api], *n)]
+    assert refused == []
+    everything = [base, load_extensions(), api]
+    refused = [n[:2] for n in api_and_optional_needs if not allows(everything, *n)]
+    assert refused == []
+    assert [n for n in api_needs if not allows([base], *n)] != []
+    assert [n for n in api_and_optional_needs if not allows([base, load_extensions()], *n)] != []
+
+
+def test_api_extension_grants_only_what_the_front_door_adds(
+    declared_needs: dict[str, list[Need]],
+    api_needs: list[Need],
+    api_and_optional_needs: list[Need],
+) -> None:
+    """Each action of each api statement serves a front-door call no other file allows; no more."""
+    others = [load_policy(DEPLOY_POLICY), load_extensions()]
+    added = [n for n in api_needs + api_and_optional_needs if not allows(others, *n)]
+    unused = [
+        (statement["Sid"], action)
+        for statement in load_policy(API_EXTENSION)["Statement"]
+        for action in as_list(statement["Action"])
+        if not any(n[0].lower() == action.lower() and allows([only(statement)], *n) for n in added)
+    ]
+    assert unused == []
+    api = [load_policy(API_EXTENSION)]
+    committed = [n[:2] for needed in declared_needs.values() for n in needed if allows(api, *n)]
+    assert committed == []
+
+
+def test_api_extension_refuses_each_call_outside_its_names_and_conditions(
+    api_needs: list[Need], api_and_optional_needs: list[Need]
+) -> None:
+    """Front-door calls on other names, condition values or API Gateway paths are refused."""
+    base = load_policy(DEPLOY_POLICY)
+    policies = [base, load_policy(API_EXTENSION)]
+    added = {
+        (a, r, tuple(c.items()))
+        for a, r, c in api_needs + api_and_optional_needs
+        if not allows([base, load_extensions()], a, r, c)
+    }
+    scoped = [(a, r, dict(c)) for a, r, c in sorted(added)]
+    escapes = [
+        (action, resource.replace("skdeploy-", "other-"), context)
+        for action, resource, context in scoped
+        if "skdeploy-" in resource
+    ]
+    escapes += [
+        (action, resource, {**context, key: "other"})
+        for action, resource, context in scoped
+        for key in context
+    ]
+    api_id = "abcdefghij"
+    gateway = "arn:aws:apigateway:eu-west-1::"
+    lambda_ = "lambda.amazonaws.com"
+    execution_role = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/skdeploy-prod-execution-0123abc"
+    function = f"arn:aws:lambda:eu-west-1:{MOCK_ACCOUNT_ID}:function:skdeploy-prod-api"
+    escapes += [
+        ("apigateway:POST", f"{gateway}/apis/{api_id}/authorizers", {}),
+        ("apigateway:POST", f"{gateway}/apis/{api_id}/deployments", {}),
+        ("apigateway:POST", f"{gateway}/restapis", {}),
+        ("apigateway:POST", f"{gateway}/domainnames", {}),
+        ("apigateway:POST", f"{gateway}/vpclinks", {}),
+        ("apigateway:GET", f"{gateway}/apis", {}),
+        ("apigateway:PATCH", f"{gateway}/apis/{api_id}/stages/prod", {}),
+        ("apigateway:PATCH", f"{gateway}/account", {}),
+        ("apigateway:DELETE", f"{gateway}/restapis/{api_id}", {}),
+        ("apigateway:PUT", f"{gateway}/apis/{api_id}", {}),
+        ("apigateway:POST", f"{gateway}/tags/{gateway}/restapis/{api_id}", {}),
+        ("apigateway:TagResource", f"{gateway}/domainnames", {}),
+        ("iam:PassRole", execution_role, {"iam:PassedToService": lambda_}),
+        ("lambda:InvokeFunction", function, {}),
+        ("lambda:PutFunctionConcurrency", function, {}),
+    ]
+    # API Gateway ids are random, so its calls are scoped by path (the explicit escapes above);
+    # every other call the extension adds is scoped by name or condition, so it has an escape.
+    unscoped = [
+        (a, r) for a, r, _ in scoped if not a.startswith("apigateway:") and "skdeploy-" not in r
+    ]
+    assert unscoped == []
+    allowed = [e[:2] for e in escapes if allows(policies, *e)]
+    assert allowed == []
+
+
+def test_inline_policies_of_each_role_fit_the_iam_size_quota() -> None:
+    """Each role's inline policies, extensions included, total at most 10,240 characters."""
+    # IAM User Guide, "IAM and AWS STS quotas": a role's inline policies may total 10,240
+    # characters; IAM does not count white space.
+    roles = {
+        "deploy": [load_policy(DEPLOY_POLICY), load_extensions(), load_policy(API_EXTENSION)],
+        "preview": [load_policy(PREVIEW_POLICY), load_policy(PREVIEW_API_EXTENSION)],
+    }
+    for role, policies in roles.items():
+        size = sum(len(json.dumps(p, separators=(",", ":"))) for p in policies)
+        assert size <= 10_240, f"{role}: {size} characters"
+
+
 def test_preview_role_is_read_only_and_within_the_deploy_role() -> None:
     """The PR-reachable role may only Get/Describe/List, on resources the deploy role manages."""
     deploy = [load_policy(DEPLOY_POLICY)]
@@ -1058,3 +1319,31 @@ def test_preview_role_is_read_only_and_within_the_deploy_role() -> None:
             assert verb.startswith(("Get", "Describe", "List")), action
             for resource in as_list(statement["Resource"]):
                 assert allows(deploy, action, resource), f"{action} on {resource}"
+
+
+def test_preview_api_extension_reads_the_front_door_and_nothing_more() -> None:
+    """It only reads (API Gateway's read is apigateway:GET), within the deploy role with `api`."""
+    deploy = [load_policy(DEPLOY_POLICY), load_policy(API_EXTENSION)]
+    for statement in load_policy(PREVIEW_API_EXTENSION)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert "Condition" not in statement
+        for action in as_list(statement["Action"]):
+            verb = action.split(":")[1]
+            assert verb.startswith(("Get", "Describe", "List")) or action == "apigateway:GET"
+            for resource in as_list(statement["Resource"]):
+                assert allows(deploy, action, resource), f"{action} on {resource}"
+
+
+def test_preview_api_extension_covers_each_front_door_read(api_needs: list[Need]) -> None:
+    """Every read the api extension grants the deploy role, the preview role can make too."""
+    base = [load_policy(DEPLOY_POLICY)]
+    preview = [load_policy(PREVIEW_POLICY), load_policy(PREVIEW_API_EXTENSION)]
+    reads = [
+        n
+        for n in api_needs
+        if not allows(base, *n)
+        and (n[0].split(":")[1].startswith(("Get", "Describe", "List")) or n[0] == "apigateway:GET")
+    ]
+    assert reads
+    refused = [n[:2] for n in reads if not allows(preview, *n)]
+    assert refused == []
