@@ -367,7 +367,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         )
         if settings.autoscaling is not None:
             for variant in served:
-                self._autoscaling(settings, variant, logical, endpoint)
+                self._autoscaling(settings, variant, logical, endpoint, tags)
         self.api_url: pulumi.Output[str] | None = None
         if settings.api is not None:
             from skdeploy.api import declare_front_door
@@ -551,6 +551,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         variant: VariantSettings,
         logical: Callable[[VariantSettings, str], str],
         endpoint: aws.sagemaker.Endpoint,
+        tags: dict[str, str],
     ) -> None:
         """Target tracking on one variant's invocations per instance, after the endpoint exists."""
         scaling = settings.autoscaling
@@ -569,6 +570,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
             scalable_dimension=SCALABLE_DIMENSION,
             min_capacity=scaling.min,
             max_capacity=scaling.max,
+            tags=tags,
             opts=replace_on_type,
         )
         aws.appautoscaling.Policy(
