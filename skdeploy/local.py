@@ -645,6 +645,19 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
     )
 
 
+def _one_variant(settings: EndpointSettings, name: str | None) -> EndpointSettings:
+    """The stack narrowed to the variant to serve: ``--variant``, else the first production one."""
+    if name is None and not settings.variants and settings.shadow is None:
+        return settings
+    try:
+        narrowed = settings.only_variant(name)
+    except ValueError as exc:
+        raise ServeError(EXIT_CANNOT_RUN, str(exc)) from None
+    names = ", ".join(v.name for v in settings.served_variants)
+    progress(f"serving variant {name or settings.served_variants[0].name} (the stack has {names})")
+    return narrowed
+
+
 def _serve_command(args: argparse.Namespace) -> int:
     if sys.platform == "win32":
         print(
@@ -654,6 +667,7 @@ def _serve_command(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     settings = stack_settings(args)
     try:
+        settings = _one_variant(settings, args.variant)
         framework = settings.framework
         if not framework.local_runtime:
             raise ServeError(
@@ -713,6 +727,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         help="override the InvokeEndpoint body limit (default: 6 MiB, serverless 4 MB)",
+    )
+    parser.add_argument(
+        "--variant",
+        default=None,
+        help="the production or shadow variant to serve (default: the first production one)",
     )
     parser.add_argument(
         "--ready-file",

@@ -182,7 +182,7 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
 
 def all_variants(settings: EndpointSettings) -> list[VariantSettings]:
     """Production variants and the shadow: every model and handler set the endpoint runs."""
-    return [*settings.production_variants, *([settings.shadow] if settings.shadow else [])]
+    return list(settings.served_variants)
 
 
 def _label(settings: EndpointSettings, variant: VariantSettings, name: str) -> str:

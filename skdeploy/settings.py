@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -373,6 +373,37 @@ class EndpointSettings:
                 self.instance_type,
                 self.instance_count,
             ),
+        )
+
+    @property
+    def served_variants(self) -> tuple[VariantSettings, ...]:
+        """Every model the endpoint runs: the production variants, then the shadow if any."""
+        return (*self.production_variants, *((self.shadow,) if self.shadow else ()))
+
+    def only_variant(self, name: str | None = None) -> EndpointSettings:
+        """These settings narrowed to one served variant (the first production one by default).
+
+        ``skdeploy serve`` and the smoke test's samples handle one model at a time. Raises
+        :class:`ValueError` naming the variants the stack has when ``name`` is not one of them.
+        """
+        variants = self.served_variants
+        chosen = (
+            variants[0] if name is None else next((v for v in variants if v.name == name), None)
+        )
+        if chosen is None:
+            raise ValueError(
+                f"stack {self.stack!r} has no variant {name!r}; it serves "
+                + ", ".join(v.name for v in variants)
+            )
+        return replace(
+            self,
+            model_dir=chosen.model_dir,
+            inference_dir=chosen.inference_dir,
+            model_files=chosen.model_files,
+            instance_type=chosen.instance_type,
+            instance_count=chosen.instance_count,
+            variants=(),
+            shadow=None,
         )
 
     @property

@@ -157,6 +157,7 @@ class SmokeReport:
     region: str
     source: str
     endpoint_url: str | None = None
+    variant: str | None = None
     checks: list[Check] = field(default_factory=list)
     latency_ms: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
@@ -177,6 +178,7 @@ class SmokeReport:
             "endpoint_name": self.endpoint_name,
             "region": self.region,
             "endpoint_url": self.endpoint_url,
+            "variant": self.variant,
             "source": self.source,
             "checks": [
                 {"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks
@@ -189,7 +191,10 @@ class SmokeReport:
     def render(self) -> str:
         """The readable report: one line per check, then the verdict."""
         where = f"local {self.endpoint_url}" if self.endpoint_url else self.region
-        lines = [f"smoke test of endpoint {self.endpoint_name} ({where}; from {self.source})"]
+        variant = f", variant {self.variant}" if self.variant else ""
+        lines = [
+            f"smoke test of endpoint {self.endpoint_name}{variant} ({where}; from {self.source})"
+        ]
         width = max((len(c.name) for c in self.checks), default=0)
         lines += [f"  {c.status}  {c.name:<{width}}  {c.detail}" for c in self.checks]
         failed = [c.name for c in self.checks if c.status == FAIL]
@@ -362,6 +367,21 @@ class Clients:
 
     runtime: Any
     sagemaker: Any | None
+
+
+class TargetedRuntime:
+    """A SageMaker Runtime client whose every ``invoke_endpoint`` names one production variant.
+
+    ``TargetVariant`` makes SageMaker send the request to that variant instead of splitting
+    traffic by weight, so each variant can be checked against its own model's samples.
+    """
+
+    def __init__(self, runtime: Any, variant: str) -> None:
+        self.runtime = runtime
+        self.variant = variant
+
+    def invoke_endpoint(self, **kwargs: Any) -> Any:
+        return self.runtime.invoke_endpoint(TargetVariant=self.variant, **kwargs)
 
 
 def make_clients(target: Target) -> Clients:
@@ -794,24 +814,65 @@ def execute(
 
     try:
         target = resolve_target(args, settings)
-        samples_path = Path(args.samples) if args.samples else settings().model_dir / SAMPLES_FILE
-        samples = load_samples(samples_path)
-        result = run_smoke(
-            target,
-            samples,
-            clients or make_clients(target),
-            calls=args.calls,
-            timeout=args.timeout,
-            poll_seconds=poll_seconds,
-        )
+        runs = variant_runs(args, settings, local=target.endpoint_url is not None)
+        base = clients or make_clients(target)
+        results = []
+        for variant, samples_path in runs:
+            samples = load_samples(samples_path)
+            runtime = base.runtime if variant is None else TargetedRuntime(base.runtime, variant)
+            result = run_smoke(
+                target,
+                samples,
+                Clients(runtime=runtime, sagemaker=base.sagemaker),
+                calls=args.calls,
+                timeout=args.timeout,
+                poll_seconds=poll_seconds,
+            )
+            result.variant = variant
+            results.append(result)
     except CannotRun as exc:
         print(f"skdeploy: smoke cannot run: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        document: Any = results[0].to_json()
+        if len(results) > 1:
+            document = {
+                "variants": {r.variant: r.to_json() for r in results},
+                "passed": all(r.passed for r in results),
+            }
+        print(json.dumps(document, indent=2))
     else:
-        print(result.render())
-    return result.exit_code
+        print("\n\n".join(r.render() for r in results))
+    return max(r.exit_code for r in results)
+
+
+def variant_runs(
+    args: argparse.Namespace, settings: Callable[[], EndpointSettings], *, local: bool
+) -> list[tuple[str | None, Path]]:
+    """Which variant to target (None: let SageMaker split by weight) and its samples, per run.
+
+    ``--variant`` targets one; a stack with several production variants gets one run per variant,
+    each against that variant's own samples; a local endpoint serves one variant, the one
+    ``skdeploy serve`` picks. ``--samples`` without ``--variant`` keeps SageMaker's routing.
+    """
+    if args.samples:
+        return [(args.variant, Path(args.samples))]
+    stack = settings()
+    if args.variant is not None:
+        if stack.shadow is not None and args.variant == stack.shadow.name:
+            raise CannotRun(
+                f"{args.variant} is the shadow variant: SageMaker answers only from production "
+                "variants (serve it locally with `skdeploy serve --variant` instead)"
+            )
+        try:
+            chosen = stack.only_variant(args.variant)
+        except ValueError as exc:
+            raise CannotRun(str(exc)) from None
+        return [(args.variant, chosen.model_dir / SAMPLES_FILE)]
+    if not stack.variants:
+        return [(None, stack.model_dir / SAMPLES_FILE)]
+    variants = stack.production_variants[:1] if local else stack.production_variants
+    return [(v.name, v.model_dir / SAMPLES_FILE) for v in variants]
 
 
 def _non_negative_int(text: str) -> int:
@@ -852,6 +913,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--samples", type=Path, help=f"samples file (default: <modelDir>/{SAMPLES_FILE})"
+    )
+    parser.add_argument(
+        "--variant",
+        default=None,
+        help="check one production variant (TargetVariant) against its own samples (default: "
+        "each production variant of a stack that has several, in turn)",
     )
     parser.add_argument(
         "--calls",

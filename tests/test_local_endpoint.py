@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ from skdeploy.constants import (
 from skdeploy.settings import load_stack_settings
 from tests.conftest import (
     TEST_ENDPOINT_NAME,
+    TEST_STACK,
     LocalEndpoint,
     make_project,
     running_serve,
@@ -599,6 +601,60 @@ def test_a_serverless_endpoint_refuses_a_body_over_4_mb_as_validation_error(
         assert_predictions(
             json.loads(response["Body"].read())["predictions"], SAMPLES["instances"][:2]
         )
+
+
+def variant_project(tmp_path: Path) -> Path:
+    """A project whose stack runs the model twice: the challenger through handlers adding 1000."""
+    project = make_project(
+        tmp_path / "project",
+        config={
+            "skdeploy:variants": [
+                {"name": "champion", "weight": 9},
+                {"name": "challenger", "inferenceDir": "handlers2", "weight": 1},
+            ],
+            "skdeploy:shadow": {"name": "quiet", "modelDir": "model2"},
+        },
+    )
+    shutil.copytree(project / "model", project / "model2")
+    handlers = project / "handlers2"
+    shutil.copytree(project / "inference", handlers)
+    source = (handlers / "inference.py").read_text()
+    marker = "        return Prediction(predictions)\n"
+    assert source.count(marker) == 1
+    handlers.joinpath("inference.py").write_text(
+        source.replace(marker, "        return Prediction(predictions + 1000.0)\n")
+    )
+    return project
+
+
+def test_serve_narrows_the_stack_to_one_variant_and_names_the_others(tmp_path: Path) -> None:
+    """--variant picks a production or shadow variant; none is the first; a wrong name is exit 2."""
+    project = variant_project(tmp_path)
+    settings = load_stack_settings(project, TEST_STACK)
+    first = local._one_variant(settings, None)
+    assert (first.model_dir, first.inference_dir) == (project / "model", project / "inference")
+    challenger = local._one_variant(settings, "challenger")
+    assert challenger.inference_dir == project / "handlers2"
+    assert (challenger.variants, challenger.shadow) == ((), None)
+    assert local._one_variant(settings, "quiet").model_dir == project / "model2"
+    with pytest.raises(local.ServeError) as raised:
+        local._one_variant(settings, "nobody")
+    assert raised.value.exit_code == local.EXIT_CANNOT_RUN
+    assert "it serves champion, challenger, quiet" in str(raised.value)
+    plain = load_stack_settings(REPO, "staging")
+    assert local._one_variant(plain, None) is plain
+
+
+def test_serve_variant_serves_that_variants_own_handlers(
+    tmp_path: Path, runtime_python: Path
+) -> None:
+    """`skdeploy serve --variant challenger` answers through the challenger's handlers (+1000)."""
+    project = variant_project(tmp_path)
+    instances = SAMPLES["instances"][:3]
+    with running_serve(project, tmp_path / "logs", "--variant", "challenger") as endpoint:
+        response = invoke_json(endpoint.client(), TEST_ENDPOINT_NAME, instances)
+        predictions = json.loads(response["Body"].read())["predictions"]
+    assert_predictions([p - 1000.0 for p in predictions], instances)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])

@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import re
+import shutil
 import socket
 import threading
 import time
@@ -49,7 +50,7 @@ from skdeploy.constants import (
     SAMPLES_FILE,
 )
 from skdeploy.settings import load_stack_settings
-from tests.conftest import LocalEndpoint
+from tests.conftest import LocalEndpoint, make_project
 from tests.support import REPO
 
 STACK = "dev"
@@ -82,13 +83,19 @@ class ModelServer:
     bad_input: str = "refuse"  # "refuse" (424 from a 400), "accept" (200), "crash" (424 from a 500)
     bodies: list[bytes] = field(default_factory=list)
     url: str = ""
+    #: Extra offset of the answers of a variant named by TargetVariant, and the names received.
+    variant_offsets: dict[str, float] = field(default_factory=dict)
+    target_variants: list[str | None] = field(default_factory=list)
 
-    def answer(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, path: str, body: bytes, variant: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body for one request, as SageMaker's runtime would send them."""
         match = re.fullmatch(r"/endpoints/([^/]+)/invocations", path)
         if match is None or match.group(1) != self.endpoint_name:
             return _service_error(400, "ValidationError", f"Endpoint {path} not found.")
         self.bodies.append(body)
+        self.target_variants.append(variant)
         rows = _valid_rows(body)
         if rows is None:
             if self.bad_input == "refuse":
@@ -96,7 +103,8 @@ class ModelServer:
             if self.bad_input == "crash":
                 return _model_error(500, "<html>Internal Server Error</html>")
             rows = [[float(row[0])] for row in json.loads(body)["instances"]]
-        predictions = MODEL.predict(np.asarray(rows, dtype=np.float64)) + self.offset
+        offset = self.offset + self.variant_offsets.get(variant or "", 0.0)
+        predictions = MODEL.predict(np.asarray(rows, dtype=np.float64)) + offset
         out = json.dumps({"predictions": predictions.tolist()}).encode()
         return 200, {"Content-Type": CONTENT_JSON}, out
 
@@ -144,7 +152,8 @@ def model_server() -> Iterator[ModelServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status, headers, out = server_state.answer(self.path, body)
+            variant = self.headers.get("X-Amzn-SageMaker-Target-Variant")
+            status, headers, out = server_state.answer(self.path, body, variant)
             self.send_response(status)
             for name, value in {**headers, "Content-Length": str(len(out))}.items():
                 self.send_header(name, value)
@@ -467,6 +476,115 @@ def test_smoke_passes_for_an_in_service_endpoint_serving_the_stack_config(
     checks = statuses(capsys.readouterr().out)
     assert code == 0
     assert checks == dict.fromkeys(smoke.CHECKS, "PASS")
+
+
+def two_variant_project(tmp_path: Path) -> Path:
+    """A project copy whose dev stack splits traffic between the model and a copy of it."""
+    project = make_project(
+        tmp_path / "project",
+        config={
+            "skdeploy:variants": [
+                {"name": "champion", "weight": 9},
+                {"name": "challenger", "modelDir": "model2", "weight": 1},
+            ],
+            "skdeploy:shadow": {"name": "quiet", "modelDir": "model2"},
+        },
+        stack=STACK,
+    )
+    shutil.copytree(project / "model", project / "model2")
+    return project
+
+
+def test_each_production_variant_is_checked_against_its_own_samples(
+    model_server: ModelServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With variants, smoke targets each production variant in turn; one bad variant fails it."""
+    project = two_variant_project(tmp_path)
+    clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
+    argv = ["--endpoint-name", model_server.endpoint_name, "--calls", "1", "--json"]
+    args = build_parser().parse_args(
+        ["smoke", "--project-dir", str(project), "--stack", STACK, *argv]
+    )
+    assert smoke.execute(args, clients=clients) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True
+    assert list(report["variants"]) == ["champion", "challenger"]  # never the shadow
+    assert set(model_server.target_variants) == {"champion", "challenger"}
+
+    model_server.variant_offsets["challenger"] = 100.0
+    assert smoke.execute(args, clients=clients) == cli.EXIT_FAILED
+    report = json.loads(capsys.readouterr().out)
+    assert report["variants"]["champion"]["passed"] is True
+    assert report["variants"]["challenger"]["passed"] is False
+
+
+@pytest.mark.parametrize(
+    ("variant", "message"),
+    [
+        ("nobody", "has no variant 'nobody'; it serves champion, challenger, quiet"),
+        ("quiet", "quiet is the shadow variant"),
+    ],
+)
+def test_smoke_of_an_unknown_or_shadow_variant_cannot_run(
+    model_server: ModelServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    variant: str,
+    message: str,
+) -> None:
+    """--variant names a production variant of the stack, or smoke exits 2 saying which exist."""
+    project = two_variant_project(tmp_path)
+    clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
+    args = build_parser().parse_args(
+        [
+            "smoke",
+            "--project-dir",
+            str(project),
+            "--stack",
+            STACK,
+            "--variant",
+            variant,
+            "--endpoint-name",
+            model_server.endpoint_name,
+        ]
+    )
+    assert smoke.execute(args, clients=clients) == cli.EXIT_CANNOT_RUN
+    assert message in capsys.readouterr().err
+    assert model_server.bodies == []
+
+
+def test_one_variant_is_targeted_with_its_own_samples(
+    model_server: ModelServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--variant challenger sends TargetVariant challenger only, and reads model2/samples.json."""
+    project = two_variant_project(tmp_path)
+    # The challenger answers 50 more, and only its own samples (shifted by 50) say so.
+    samples = json.loads((project / "model2" / SAMPLES_FILE).read_text())
+    for key in ("predictions", "targets"):
+        samples[key] = [value + 50.0 for value in samples[key]]
+    (project / "model2" / SAMPLES_FILE).write_text(json.dumps(samples))
+    model_server.variant_offsets["challenger"] = 50.0
+    clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
+    args = build_parser().parse_args(
+        [
+            "smoke",
+            "--project-dir",
+            str(project),
+            "--stack",
+            STACK,
+            "--variant",
+            "challenger",
+            "--endpoint-name",
+            model_server.endpoint_name,
+            "--calls",
+            "0",
+        ]
+    )
+    assert smoke.execute(args, clients=clients) == 0
+    out = capsys.readouterr().out
+    assert f"smoke test of endpoint {model_server.endpoint_name}, variant challenger" in out
+    assert re.search(r"PASS\s+predictions\s+40/40 as expected", out)
+    assert set(model_server.target_variants) == {"challenger"}
 
 
 @pytest.mark.usefixtures("aws_credentials")
