@@ -94,8 +94,11 @@ JSON_FIELDS = ("instances", "probabilities")
 BULK_JSON_CHARS = 4096
 #: Float predictions from a batch at least this large are written with 17 significant digits.
 BULK_PREDICTIONS = 1000
-_BULK_JSON_START = re.compile(r'(\{\s*"instances"\s*:\s*)?(\[)\s*\[')
-_BULK_JSON_OBJECT_END = re.compile(r"\]\s*(\])\s*\}\Z")
+# JSON's own whitespace only: ``\s`` would also match \x0b, \x0c, \x1c-\x1f and Unicode spaces.
+_BULK_JSON_START = re.compile(r'(\{[ \t\n\r]*"instances"[ \t\n\r]*:[ \t\n\r]*)?(\[)[ \t\n\r]*\[')
+_BULK_JSON_OBJECT_END = re.compile(r"\][ \t\n\r]*(\])[ \t\n\r]*\}\Z")
+#: The only bytes the rows of a bulk body may hold (no tab or line break: those go to json.loads).
+_BULK_JSON_BYTES = b"0123456789+-.eE, []"
 
 
 class Rejection:
@@ -459,7 +462,7 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     they give the same matrix; the C parser also reads a few spellings JSON forbids (``+1``,
     ``.5``, ``5.``, ``007``) as the numbers they spell.
     """
-    text = text.strip()
+    text = text.strip(" \t\n\r")  # str.strip() would also drop \x1c, \xa0, \u2028...
     start = _BULK_JSON_START.match(text, 0, 64)
     if start is None:
         return None
@@ -473,9 +476,11 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
         raw = bytearray(text[start.start(2) : end].encode("ascii"))
     except UnicodeEncodeError:
         return None
+    if raw.translate(None, _BULK_JSON_BYTES):  # what is left is a byte a bulk body cannot hold
+        return None
     chars = np.frombuffer(raw, dtype=np.uint8)
-    # One pass finds both brackets: "[" (0x5B) and "]" (0x5D) differ only in the bits of 0x06,
-    # and so do "Y" and "_", which a numeric body does not contain (they fail the check below).
+    # One pass finds both brackets: "[" (0x5B) and "]" (0x5D) differ only in the bits of 0x06
+    # (as do "Y" and "_", which the allowed bytes exclude).
     brackets = np.flatnonzero((chars & 0xF9) == 0x59)
     kinds = chars[brackets]
     opens = brackets[kinds == ord("[")]
@@ -505,11 +510,12 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     chars[after] = ord(" ")
     try:
         samples = np.loadtxt(
-            io.StringIO(raw.decode("ascii")),
+            io.BytesIO(raw),  # ASCII bytes: a StringIO would hold 4 bytes per character
             delimiter=",",
             dtype=np.float64,
             ndmin=2,
             comments=None,
+            encoding="ascii",
         )
     except ValueError:  # null, true, a string, a missing value, a ragged row
         return None
@@ -517,6 +523,12 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     # and nan, inf and 1e999 keep JSON's own reading.
     if samples.shape[0] != rows or not np.isfinite(samples).all():
         return None
+    zeros = samples == 0
+    if zeros.any() and np.signbit(samples[zeros]).any():
+        # "-0.0" and "-0e1" are -0.0 to json.loads too, but "-0" is the integer 0, so +0.0.
+        minus = np.flatnonzero((chars[:-2] == ord("-")) & (chars[1:-1] == ord("0")))
+        if np.isin(chars[minus + 2], np.frombuffer(b", \n", dtype=np.uint8)).any():
+            return None
     return samples
 
 
@@ -657,9 +669,11 @@ def _conform(samples: Any, model: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and arrays inside object arrays as plain Python values for json."""
+    """numpy scalars and arrays (also inside object arrays) as plain Python values for json."""
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, np.floating):  # a longdouble's item() is a longdouble again
+        return float(value)
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError("cannot encode %s as JSON" % type(value).__name__)
@@ -685,8 +699,8 @@ def _json_numbers(values: np.ndarray) -> Optional[str]:
     own ``repr``. NaN and infinity (whose ``repr`` has an "n") and anything but numbers (strings,
     booleans, objects) return None and go to ``json.dumps``.
     """
-    if values.ndim != 1 or values.dtype.kind not in "iuf":
-        return None
+    if values.ndim != 1 or values.dtype.kind not in "iuf" or values.dtype.itemsize > 8:
+        return None  # (a longdouble's tolist() gives numpy scalars, not Python floats)
     if len(values) >= BULK_PREDICTIONS:
         bulk = _bulk_floats(values)
         if bulk is not None:

@@ -769,6 +769,16 @@ NOT_BULK = [
     pytest.param("[3, [1, 2]]", id="number-before-rows"),
     pytest.param("[[1, 2], {}]", id="object-among-rows"),
     pytest.param("[[1,\u00a02]]", id="non-ascii-space"),
+    pytest.param("[[1,\x0b2]]", id="vertical-tab-in-a-row"),
+    pytest.param("[[1,\x0c2]]", id="form-feed-in-a-row"),
+    pytest.param("[[1,\x1c2]]", id="file-separator-in-a-row"),
+    pytest.param("[[1,\t2]]", id="tab-in-a-row"),
+    pytest.param("\u00a0[[1, 2]]", id="no-break-space-before"),
+    pytest.param("[[1, 2]]\u2028", id="line-separator-after"),
+    pytest.param('{"instances"\x85: [[1, 2]]}', id="odd-space-after-the-key"),
+    pytest.param('{"instances": [[1, 2]]\x1f}', id="odd-space-before-the-brace"),
+    pytest.param("[[\x0b1, 2]]", id="odd-space-after-the-brackets"),
+    pytest.param("[[-0, 1.5]]", id="integer-minus-zero"),
     pytest.param('{"instances": [[1, 2]], "probabilities": true}', id="another-field"),
     pytest.param('{"rows": [[1, 2]]}', id="unknown-field"),
     pytest.param('[{"a": 1}]', id="records"),
@@ -845,6 +855,10 @@ def test_bulk_float_writer_is_for_large_finite_fractional_float_batches() -> Non
 @given(
     values=st.lists(st.floats(), max_size=20).map(lambda v: np.asarray(v, dtype=np.float64))
     | st.lists(st.integers(-(2**63), 2**63 - 1), max_size=20).map(np.asarray)
+    | st.lists(st.floats(width=32), max_size=20).map(lambda v: np.asarray(v, dtype=np.float32))
+    | st.lists(st.floats(width=16), max_size=20).map(lambda v: np.asarray(v, dtype=np.float16))
+    | st.lists(st.integers(0, 2**64 - 1), max_size=20).map(lambda v: np.asarray(v, np.uint64))
+    | st.lists(st.integers(-128, 127), max_size=20).map(lambda v: np.asarray(v, np.int8))
     | st.lists(st.booleans(), max_size=5).map(np.asarray)
     | st.lists(st.text(max_size=3), max_size=5).map(np.asarray)
 )
@@ -852,6 +866,24 @@ def test_json_answers_below_the_bulk_size_are_what_json_dumps_writes(values: np.
     """Ints, floats with NaN and infinity, booleans, strings: byte for byte json.dumps."""
     written = inference._encode_json(inference.Prediction(values))
     assert written == json.dumps({"predictions": values.tolist()})
+
+
+def test_minus_zero_keeps_its_json_meaning_in_the_bulk_reader() -> None:
+    """-0.0 stays -0.0, the integer -0 is 0: the bulk reader leaves -0 to json.loads."""
+    rows = "[[-0.0, 1.5], [2.5, -0e1]]"
+    read = inference._bulk_json_rows(rows)
+    assert read is not None
+    assert np.signbit(read[[0, 1], [0, 1]]).all()
+    for body in ("[[-0, 1.5]]", "[[1.5, -0], [2.5, 3.5]]", "[[1.5, 2.5], [3.5, -0 ]]"):
+        assert inference._bulk_json_rows(body) is None
+        assert not np.signbit(general_path(body).data).any()
+
+
+def test_longdouble_predictions_are_written_as_json_numbers() -> None:
+    """A model predicting np.longdouble is answered (as floats), not a 500 from json."""
+    values = np.array([0.1, 1.5], dtype=np.longdouble)
+    written = json.loads(inference._encode_json(inference.Prediction(values)))
+    assert written == {"predictions": [0.1, 1.5]}
 
 
 def test_large_json_answers_carry_the_exact_predictions(regressor: Any) -> None:
