@@ -868,6 +868,55 @@ def test_json_answers_below_the_bulk_size_are_what_json_dumps_writes(values: np.
     assert written == json.dumps({"predictions": values.tolist()})
 
 
+#: Runs in the runtime (numpy 1.24): for each body, whether the bulk reader read it, and whether
+#: that equals what the general path gives.
+BULK_UNDER_THE_CONTAINERS_NUMPY = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("inference", sys.argv[1])
+inference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(inference)
+results = []
+for body in json.load(sys.stdin):
+    bulk = inference._bulk_json_rows(body)
+    inference.BULK_JSON_CHARS = sys.maxsize
+    general = inference._parse_json(body)
+    inference.BULK_JSON_CHARS = 4096
+    same = (
+        bulk is not None
+        and isinstance(general, inference.Batch)
+        and bulk.tobytes() == general.data.tobytes()
+        and bulk.shape == general.data.shape
+    )
+    results.append([bulk is not None, same])
+json.dump(results, sys.stdout)
+"""
+
+
+def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
+    runtime_python: Path,
+) -> None:
+    """In the 1.2-1 runtime (numpy 1.24): every NOT_BULK body is declined, valid rows read alike."""
+    rng = np.random.default_rng(5)
+    valid = [
+        json.dumps(rng.normal(size=(50, 4)).tolist()),
+        json.dumps({"instances": rng.normal(size=(3, 7)).round(3).tolist()}),
+        json.dumps(rng.integers(-(2**62), 2**62, size=(4, 3)).tolist(), separators=(",", ":")),
+        "[[-0.0, 1e-310], [1.7976931348623157e308, 5e-324]]",
+    ]
+    declined = [param.values[0] for param in NOT_BULK]
+    completed = subprocess.run(
+        [str(runtime_python), "-c", BULK_UNDER_THE_CONTAINERS_NUMPY, str(INFERENCE_PATH)],
+        input=json.dumps(valid + declined),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    results = json.loads(completed.stdout)
+    assert results[: len(valid)] == [[True, True]] * len(valid)
+    assert results[len(valid) :] == [[False, False]] * len(declined)
+
+
 def test_minus_zero_keeps_its_json_meaning_in_the_bulk_reader() -> None:
     """-0.0 stays -0.0, the integer -0 is 0: the bulk reader leaves -0 to json.loads."""
     rows = "[[-0.0, 1.5], [2.5, -0e1]]"
