@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -97,6 +98,26 @@ def make_project(
     shared.mkdir(parents=True, exist_ok=True)
     (project / BUILD_DIR).mkdir(exist_ok=True)
     (project / BUILD_DIR / "runtime").symlink_to(shared, target_is_directory=True)
+    return project
+
+
+def make_variant_project(dest: Path, **challenger: object) -> Path:
+    """A project whose test stack runs two variants and a shadow.
+
+    ``champion`` (weight 9) is the project's model; ``challenger`` (weight 1) takes the keys
+    given here; the shadow ``quiet`` runs ``model2``, a copy of ``model/``.
+    """
+    project = make_project(
+        dest,
+        config={
+            "skdeploy:variants": [
+                {"name": "champion", "weight": 9},
+                {"name": "challenger", "weight": 1, **challenger},
+            ],
+            "skdeploy:shadow": {"name": "quiet", "modelDir": "model2"},
+        },
+    )
+    shutil.copytree(project / "model", project / "model2")
     return project
 
 

@@ -49,6 +49,7 @@ from tests.conftest import (
     TEST_STACK,
     LocalEndpoint,
     make_project,
+    make_variant_project,
     running_serve,
     serve_command,
 )
@@ -605,17 +606,7 @@ def test_a_serverless_endpoint_refuses_a_body_over_4_mb_as_validation_error(
 
 def variant_project(tmp_path: Path) -> Path:
     """A project whose stack runs the model twice: the challenger through handlers adding 1000."""
-    project = make_project(
-        tmp_path / "project",
-        config={
-            "skdeploy:variants": [
-                {"name": "champion", "weight": 9},
-                {"name": "challenger", "inferenceDir": "handlers2", "weight": 1},
-            ],
-            "skdeploy:shadow": {"name": "quiet", "modelDir": "model2"},
-        },
-    )
-    shutil.copytree(project / "model", project / "model2")
+    project = make_variant_project(tmp_path / "project", inferenceDir="handlers2")
     handlers = project / "handlers2"
     shutil.copytree(project / "inference", handlers)
     source = (handlers / "inference.py").read_text()

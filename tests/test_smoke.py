@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import re
-import shutil
 import socket
 import threading
 import time
@@ -50,7 +49,7 @@ from skdeploy.constants import (
     SAMPLES_FILE,
 )
 from skdeploy.settings import load_stack_settings
-from tests.conftest import LocalEndpoint, make_project
+from tests.conftest import LocalEndpoint, make_variant_project
 from tests.support import REPO
 
 STACK = "dev"
@@ -480,19 +479,23 @@ def test_smoke_passes_for_an_in_service_endpoint_serving_the_stack_config(
 
 def two_variant_project(tmp_path: Path) -> Path:
     """A project copy whose dev stack splits traffic between the model and a copy of it."""
-    project = make_project(
-        tmp_path / "project",
-        config={
-            "skdeploy:variants": [
-                {"name": "champion", "weight": 9},
-                {"name": "challenger", "modelDir": "model2", "weight": 1},
-            ],
-            "skdeploy:shadow": {"name": "quiet", "modelDir": "model2"},
-        },
-        stack=STACK,
+    return make_variant_project(tmp_path / "project", modelDir="model2")
+
+
+def variant_args(project: Path, endpoint_name: str, *extra: str) -> argparse.Namespace:
+    """``skdeploy smoke`` of the project's dev stack, against ``endpoint_name``."""
+    return build_parser().parse_args(
+        [
+            "smoke",
+            "--project-dir",
+            str(project),
+            "--stack",
+            STACK,
+            "--endpoint-name",
+            endpoint_name,
+            *extra,
+        ]
     )
-    shutil.copytree(project / "model", project / "model2")
-    return project
 
 
 def test_each_production_variant_is_checked_against_its_own_samples(
@@ -501,10 +504,7 @@ def test_each_production_variant_is_checked_against_its_own_samples(
     """With variants, smoke targets each production variant in turn; one bad variant fails it."""
     project = two_variant_project(tmp_path)
     clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
-    argv = ["--endpoint-name", model_server.endpoint_name, "--calls", "1", "--json"]
-    args = build_parser().parse_args(
-        ["smoke", "--project-dir", str(project), "--stack", STACK, *argv]
-    )
+    args = variant_args(project, model_server.endpoint_name, "--calls", "1", "--json")
     assert smoke.execute(args, clients=clients) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
@@ -535,19 +535,7 @@ def test_smoke_of_an_unknown_or_shadow_variant_cannot_run(
     """--variant names a production variant of the stack, or smoke exits 2 saying which exist."""
     project = two_variant_project(tmp_path)
     clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
-    args = build_parser().parse_args(
-        [
-            "smoke",
-            "--project-dir",
-            str(project),
-            "--stack",
-            STACK,
-            "--variant",
-            variant,
-            "--endpoint-name",
-            model_server.endpoint_name,
-        ]
-    )
+    args = variant_args(project, model_server.endpoint_name, "--variant", variant)
     assert smoke.execute(args, clients=clients) == cli.EXIT_CANNOT_RUN
     assert message in capsys.readouterr().err
     assert model_server.bodies == []
@@ -565,20 +553,8 @@ def test_one_variant_is_targeted_with_its_own_samples(
     (project / "model2" / SAMPLES_FILE).write_text(json.dumps(samples))
     model_server.variant_offsets["challenger"] = 50.0
     clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
-    args = build_parser().parse_args(
-        [
-            "smoke",
-            "--project-dir",
-            str(project),
-            "--stack",
-            STACK,
-            "--variant",
-            "challenger",
-            "--endpoint-name",
-            model_server.endpoint_name,
-            "--calls",
-            "0",
-        ]
+    args = variant_args(
+        project, model_server.endpoint_name, "--variant", "challenger", "--calls", "0"
     )
     assert smoke.execute(args, clients=clients) == 0
     out = capsys.readouterr().out

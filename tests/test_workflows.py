@@ -1153,6 +1153,21 @@ def test_deploy_role_grants_nothing_the_stacks_do_not_use(
     assert granted - used == set()
 
 
+def escapes_of(scoped: list[Need]) -> list[Need]:
+    """Each scoped call on another name (``other-`` for ``skdeploy-``) or condition value."""
+    escapes = [
+        (action, resource.replace("skdeploy-", "other-"), context)
+        for action, resource, context in scoped
+        if "skdeploy-" in resource
+    ]
+    escapes += [
+        (action, resource, {**context, key: "other"})
+        for action, resource, context in scoped
+        for key in context
+    ]
+    return escapes
+
+
 def test_deploy_role_refuses_each_call_outside_its_names_and_conditions(
     declared_needs: dict[str, list[Need]],
 ) -> None:
@@ -1166,16 +1181,7 @@ def test_deploy_role_refuses_each_call_outside_its_names_and_conditions(
     }
     needed = {(a, r, tuple(c.items())) for n in declared_needs.values() for a, r, c in n}
     scoped = [(a, r, dict(c)) for a, r, c in sorted(needed) if a not in anywhere]
-    escapes = [
-        (action, resource.replace("skdeploy-", "other-"), context)
-        for action, resource, context in scoped
-        if "skdeploy-" in resource
-    ]
-    escapes += [
-        (action, resource, {**context, key: "other"})
-        for action, resource, context in scoped
-        for key in context
-    ]
+    escapes = escapes_of(scoped)
     assert len(escapes) > len(scoped)
     allowed = [e[:2] for e in escapes if allows([policy], *e)]
     assert allowed == []
@@ -1253,16 +1259,7 @@ def test_api_extension_refuses_each_call_outside_its_names_and_conditions(
         if not allows([base, load_extensions()], a, r, c)
     }
     scoped = [(a, r, dict(c)) for a, r, c in sorted(added)]
-    escapes = [
-        (action, resource.replace("skdeploy-", "other-"), context)
-        for action, resource, context in scoped
-        if "skdeploy-" in resource
-    ]
-    escapes += [
-        (action, resource, {**context, key: "other"})
-        for action, resource, context in scoped
-        for key in context
-    ]
+    escapes = escapes_of(scoped)
     api_id = "abcdefghij"
     gateway = "arn:aws:apigateway:eu-west-1::"
     lambda_ = "lambda.amazonaws.com"
