@@ -463,6 +463,9 @@ BAD_REQUESTS = [
     pytest.param("regressor", "1,2,3\n4,5", CSV, JSON, 400, "malformed CSV", id="csv-ragged"),
     pytest.param("regressor", "1,,3", CSV, JSON, 400, "malformed CSV", id="csv-empty-field"),
     pytest.param("regressor", "1;2;3", CSV, JSON, 400, "malformed CSV", id="csv-semicolons"),
+    pytest.param(
+        "regressor", "1,2,3\n1,\uff12,3", CSV, JSON, 400, "malformed CSV", id="csv-non-ascii"
+    ),
     pytest.param("regressor", b"1,2,\xff", CSV, JSON, 400, "utf-8", id="csv-invalid-utf8"),
     pytest.param("regressor", "nan,2,3", CSV, JSON, 400, "NaN", id="csv-nan-for-linear-model"),
     pytest.param("regressor", "inf,2,3", CSV, JSON, 400, "infinity", id="csv-inf"),
