@@ -789,6 +789,12 @@ FRONT_DOOR_TYPES = frozenset(
 #: resources that can be tagged": Api, DomainName, Stage, VpcLink; tag inheritance only in the V1
 #: REST API), so no tag condition can scope them.
 APIGATEWAY_ONE = ("apigateway:GET", "apigateway:PATCH", "apigateway:DELETE")
+#: The Api itself can be tagged, and the reference lists aws:ResourceTag/${TagKey} for its resource
+#: type (/apis/${ApiId}) and for DELETE and PATCH on it: the api extension lets the role update and
+#: delete only an API that carries the project tag every skdeploy resource gets
+#: (skdeploy/endpoint.py, resource_tags). The context is the API's own tag; reads are not scoped.
+APIGATEWAY_API_CHANGES = ("apigateway:PATCH", "apigateway:DELETE")
+PROJECT_TAG = "skdeploy:project"
 #: The Api and the Stage are created with their tags. Creating a stage with tags is also
 #: authorised as apigateway:TagResource on the stages collection, an action the Service
 #: Authorization Reference does not list (the AccessDenied in aws-amplify/amplify-studio#889;
@@ -871,8 +877,9 @@ def front_door_needs(resource: DeclaredResource) -> list[Need]:
         return [*needed, ("lambda:GetPolicy", function, {})]
     if kind == FRONT_DOOR_API:
         api = resource.outputs["arn"]
+        tagged = {f"aws:ResourceTag/{PROJECT_TAG}": inputs["tags"][PROJECT_TAG]}
         needed = [("apigateway:POST", apigateway_arn(resource, "/apis"), {})]
-        needed += [(a, api, {}) for a in APIGATEWAY_ONE]
+        needed += [(a, api, tagged if a in APIGATEWAY_API_CHANGES else {}) for a in APIGATEWAY_ONE]
         return needed + apigateway_tag_needs(resource, api, "/apis")
     parts = {
         "aws:apigatewayv2/integration:Integration": "integrations",
@@ -1197,19 +1204,67 @@ def test_extensions_cover_the_optional_settings_that_the_base_policy_does_not(
     assert [n for n in optional_needs if not allows(base, *n)] != []
 
 
-def test_extensions_grant_only_what_the_optional_settings_add(
-    declared_needs: dict[str, list[Need]], optional_needs: list[Need]
-) -> None:
-    """Each extension action is needed with the optional settings, and by no committed stack."""
-    committed = {action for needed in declared_needs.values() for action, _, _ in needed}
-    optional = {action for action, _, _ in optional_needs}
-    granted = {a for s in load_extensions()["Statement"] for a in as_list(s["Action"])}
-    assert granted - (optional - committed) == set()
-
-
 def only(statement: dict[str, Any]) -> dict[str, Any]:
     """A policy of ``statement`` alone."""
     return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def key_needs(optional_needs: list[Need], api_and_optional_needs: list[Need]) -> list[Need]:
+    """The calls of the runs with a key that neither the base policy nor the api extension allow."""
+    others = [load_policy(DEPLOY_POLICY), load_policy(API_EXTENSION)]
+    return [n for n in optional_needs + api_and_optional_needs if not allows(others, *n)]
+
+
+def test_extensions_grant_only_what_the_optional_settings_add(
+    declared_needs: dict[str, list[Need]],
+    optional_needs: list[Need],
+    api_needs: list[Need],
+    api_and_optional_needs: list[Need],
+) -> None:
+    """Each action on each resource of the KMS extension serves a call only a key adds; no more."""
+    added = key_needs(optional_needs, api_and_optional_needs)
+    unused = [
+        (statement["Sid"], action, resource)
+        for statement in load_extensions()["Statement"]
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+        if not any(
+            n[0].lower() == action.lower()
+            and iam_pattern(resource).fullmatch(n[1])
+            and allows([only(statement)], *n)
+            for n in added
+        )
+    ]
+    assert unused == []
+    # Neither a committed stack nor `api` without a key needs anything the extension grants.
+    kms = [load_extensions()]
+    without_key = [*(n for needed in declared_needs.values() for n in needed), *api_needs]
+    assert [n[:2] for n in without_key if allows(kms, *n)] == []
+
+
+def test_extensions_refuse_each_call_outside_their_key_names_and_conditions(
+    optional_needs: list[Need], api_and_optional_needs: list[Need]
+) -> None:
+    """Key calls on another key, name or condition value are refused by all three policies."""
+    scoped = sorted(
+        {(a, r, tuple(c.items())) for a, r, c in key_needs(optional_needs, api_and_optional_needs)}
+    )
+    other_key = OPTIONAL_KMS_KEY.replace("1234abcd", "9999ffff")
+    escapes = escapes_of([(a, r, dict(c)) for a, r, c in scoped])
+    escapes += [(a, other_key, dict(c)) for a, r, c in scoped if r == OPTIONAL_KMS_KEY]
+    logs = f"arn:aws:logs:eu-west-1:{MOCK_ACCOUNT_ID}:log-group:"
+    escapes += [
+        (action, f"{logs}{group}", {})
+        for action in ("logs:AssociateKmsKey", "logs:DisassociateKmsKey")
+        for group in ("/aws/lambda/other-api", "/aws/codebuild/skdeploy-prod", "skdeploy-prod")
+    ]
+    assert any(":log-group:/aws/lambda/" in r for _, r, _ in scoped)
+    # Every call is scoped to the key or to a name, so each has an escape above.
+    unscoped = [(a, r) for a, r, _ in scoped if r != OPTIONAL_KMS_KEY and "skdeploy-" not in r]
+    assert unscoped == []
+    policies = [load_policy(DEPLOY_POLICY), load_extensions(), load_policy(API_EXTENSION)]
+    allowed = [e[:2] for e in escapes if allows(policies, *e)]
+    assert allowed == []
 
 
 def test_api_extension_covers_the_front_door_that_the_other_policies_do_not(
@@ -1225,6 +1280,12 @@ def test_api_extension_covers_the_front_door_that_the_other_policies_do_not(
     assert refused == []
     assert [n for n in api_needs if not allows([base], *n)] != []
     assert [n for n in api_and_optional_needs if not allows([base, load_extensions()], *n)] != []
+    # The function's log group is encrypted with the key only where there is one, and only the
+    # KMS extension allows that: `api` alone neither needs it nor gets it from its extension.
+    encrypt = [n for n in api_and_optional_needs if n[0] == "logs:AssociateKmsKey"]
+    assert any(":log-group:/aws/lambda/" in n[1] for n in encrypt)
+    assert [n for n in api_needs if n[0] == "logs:AssociateKmsKey"] == []
+    assert [n[:2] for n in encrypt if allows([base, api], *n)] == []
 
 
 def test_api_extension_grants_only_what_the_front_door_adds(
@@ -1276,6 +1337,9 @@ def test_api_extension_refuses_each_call_outside_its_names_and_conditions(
         ("apigateway:PATCH", f"{gateway}/account", {}),
         ("apigateway:DELETE", f"{gateway}/restapis/{api_id}", {}),
         ("apigateway:PUT", f"{gateway}/apis/{api_id}", {}),
+        # an API without skdeploy's project tag: read, but neither changed nor deleted
+        ("apigateway:DELETE", f"{gateway}/apis/{api_id}", {}),
+        ("apigateway:PATCH", f"{gateway}/apis/{api_id}", {}),
         ("apigateway:POST", f"{gateway}/tags/{gateway}/restapis/{api_id}", {}),
         ("apigateway:TagResource", f"{gateway}/domainnames", {}),
         ("iam:PassRole", execution_role, {"iam:PassedToService": lambda_}),
@@ -1290,6 +1354,54 @@ def test_api_extension_refuses_each_call_outside_its_names_and_conditions(
     assert unscoped == []
     allowed = [e[:2] for e in escapes if allows(policies, *e)]
     assert allowed == []
+
+
+#: What base + api extension let the role do on *another* HTTP or WebSocket API (id below), one
+#: without skdeploy's tags, as deploy/README.md describes it: path under
+#: arn:aws:apigateway:<region>:: -> the verbs allowed. `*` spans `/` in allows(), so a stage named
+#: "routes" is within reach of /apis/*/routes/*, and /apis/?????????? (its region `*`) matches the
+#: tags path of an API too.
+FOREIGN_API = "abcdefghij"
+API_GATEWAY_REACH = {
+    "/apis": {"POST", "TagResource"},
+    f"/apis/{FOREIGN_API}": {"GET"},
+    f"/apis/{FOREIGN_API}/integrations": {"POST"},
+    f"/apis/{FOREIGN_API}/routes": {"POST"},
+    f"/apis/{FOREIGN_API}/stages": {"POST", "TagResource"},
+    f"/apis/{FOREIGN_API}/integrations/i1": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/integrations/i1/integrationresponses/r1": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/routes/r1": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/routes/r1/routeresponses/r2": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/routes/r1/requestparameters/k": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/stages/$default": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/stages/routes/routesettings/k": {"GET", "PATCH", "DELETE"},
+    f"/apis/{FOREIGN_API}/stages/prod": set(),
+    f"/apis/{FOREIGN_API}/stages/$default/accesslogsettings": set(),
+    f"/apis/{FOREIGN_API}/authorizers": set(),
+    f"/apis/{FOREIGN_API}/deployments": set(),
+    f"/apis/{FOREIGN_API}/cors": set(),
+    f"/apis/{FOREIGN_API}/models": set(),
+    f"/tags/arn:aws:apigateway:eu-west-1::/apis/{FOREIGN_API}": {"GET", "POST", "DELETE"},
+    f"/tags/arn:aws:apigateway:eu-west-1::/apis/{FOREIGN_API}/stages/prod": {"POST", "DELETE"},
+    "/restapis": set(),
+    "/domainnames": set(),
+    "/vpclinks": set(),
+}
+
+
+def test_api_extension_reaches_other_apis_exactly_as_documented() -> None:
+    """On another API, base + api extension allow the verbs deploy/README.md lists; a tag, more."""
+    policies = [load_policy(DEPLOY_POLICY), load_policy(API_EXTENSION)]
+    gateway = "arn:aws:apigateway:eu-west-1::"
+    verbs = ("GET", "POST", "PATCH", "DELETE", "PUT", "TagResource")
+
+    def reach(path: str, context: dict[str, str]) -> set[str]:
+        return {v for v in verbs if allows(policies, f"apigateway:{v}", gateway + path, context)}
+
+    assert {path: reach(path, {}) for path in API_GATEWAY_REACH} == API_GATEWAY_REACH
+    # The tag skdeploy's own API carries adds PATCH and DELETE of the API itself, and nothing else.
+    tagged = {f"aws:ResourceTag/{PROJECT_TAG}": "skdeploy"}
+    assert reach(f"/apis/{FOREIGN_API}", tagged) == {"GET", "PATCH", "DELETE"}
 
 
 def test_inline_policies_of_each_role_fit_the_iam_size_quota() -> None:
