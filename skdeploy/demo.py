@@ -144,24 +144,43 @@ def background_endpoint(
 
 
 def load_and_predict(settings: EndpointSettings, report: preflight.PreflightReport) -> None:
-    """Load the model in the local runtime and compare its answers to ``samples.json``.
+    """Load each model the endpoint runs in the local runtime; compare with its ``samples.json``.
 
-    Raises :class:`CheckCannotRun` when the runtime cannot be had here (a framework without a
-    local runtime, no Python of the container's version): that is no verdict on the model.
+    With variants (or a shadow) each one is served in turn (``skdeploy serve --variant``) and
+    checked against the samples in its own model folder. Raises :class:`CheckCannotRun` when the
+    runtime cannot be had here (a framework without a local runtime, no Python of the
+    container's version): that is no verdict on the model.
     """
     report.checks_run.append("load-and-predict")
-    samples_path = settings.model_dir / SAMPLES_FILE
+    several = bool(settings.variants or settings.shadow)
+    for variant in settings.served_variants:
+        extra = ("--variant", variant.name) if several else ()
+        prefix = f"{variant.name}: " if several else ""
+        _load_and_predict_one(settings, variant.model_dir / SAMPLES_FILE, extra, prefix, report)
+
+
+def _load_and_predict_one(
+    settings: EndpointSettings,
+    samples_path: Path,
+    extra: tuple[str, ...],
+    prefix: str,
+    report: preflight.PreflightReport,
+) -> None:
     if not samples_path.is_file():
-        report.add("load-and-predict", "warning", f"no {samples_path.name}: predictions unchecked")
+        report.add(
+            "load-and-predict", "warning", f"{prefix}no {samples_path.name}: predictions unchecked"
+        )
         return
     try:
         samples = smoke.load_samples(samples_path)
     except smoke.CannotRun as exc:
-        report.add("load-and-predict", "error", str(exc))
+        report.add("load-and-predict", "error", f"{prefix}{exc}")
         return
     with tempfile.TemporaryDirectory(prefix="skdeploy-check-") as logs:
         try:
-            with background_endpoint(settings.project_dir, settings.stack, Path(logs)) as endpoint:
+            with background_endpoint(
+                settings.project_dir, settings.stack, Path(logs), *extra
+            ) as endpoint:
                 target = smoke.Target(
                     endpoint.endpoint_name, endpoint.region, "local check", endpoint.url
                 )
@@ -174,13 +193,13 @@ def load_and_predict(settings: EndpointSettings, report: preflight.PreflightRepo
                 raise CheckCannotRun(
                     f"load-and-predict cannot run here (--static runs the other checks): {exc}"
                 ) from exc
-            report.add("load-and-predict", "error", f"the model does not load: {exc}")
+            report.add("load-and-predict", "error", f"{prefix}the model does not load: {exc}")
             return
         except smoke.CannotRun as exc:
-            report.add("load-and-predict", "error", f"the samples cannot be sent: {exc}")
+            report.add("load-and-predict", "error", f"{prefix}the samples cannot be sent: {exc}")
             return
     if verdict.status != smoke.PASS:
-        report.add("load-and-predict", "error", verdict.detail)
+        report.add("load-and-predict", "error", f"{prefix}{verdict.detail}")
 
 
 def run_check(settings: EndpointSettings, *, runtime: bool = True) -> preflight.PreflightReport:

@@ -54,6 +54,10 @@ class EndpointReplacementRefused(RuntimeError):
     """The stack would switch between serverless and instances without the opt-in."""
 
 
+class SecondEndpointRefused(RuntimeError):
+    """A program declared a second SklearnEndpoint: the stack outputs describe one endpoint."""
+
+
 #: CloudWatch alarms the blue/green rollback watches: (suffix, metric, statistic, unit note).
 ROLLBACK_ALARMS = ("invocation-5xx-errors", "model-latency")
 
@@ -71,6 +75,23 @@ def resource_tags(settings: EndpointSettings, artifact_sha256: str) -> dict[str,
         "skdeploy:stack": settings.stack,
         "skdeploy:artifact-sha256": artifact_sha256,
     }
+
+
+def _claim_the_stack(name: str) -> None:
+    """Refuse a second component in one program: both would write the same ``endpointKind``."""
+    from pulumi.runtime.settings import get_root_resource
+
+    stack = get_root_resource()
+    if stack is None:
+        return
+    first = getattr(stack, "_skdeploy_endpoint", None)
+    if first is not None:
+        raise SecondEndpointRefused(
+            f"one SklearnEndpoint per stack: {first!r} is already declared, so {name!r} would "
+            "share its stack outputs (endpointKind among them, which guards one endpoint's "
+            "serverless/instances switch); put the second endpoint in its own stack"
+        )
+    stack._skdeploy_endpoint = name  # type: ignore[attr-defined]
 
 
 class SklearnEndpoint(pulumi.ComponentResource):
@@ -99,6 +120,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         artifact: Artifact | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        _claim_the_stack(name)
         super().__init__(COMPONENT_TYPE, name, None, opts)
         served = settings.production_variants
         variants = (*served, *([settings.shadow] if settings.shadow else []))

@@ -61,7 +61,6 @@ from skdeploy.cli import (
 from skdeploy.constants import (
     BUILD_DIR,
     CONTAINER_MODEL_DIR,
-    DEFAULT_VARIANT,
     ENV_BASE_DIR,
     ENV_BIND_PORT,
     ENV_SUBMIT_DIRECTORY,
@@ -206,7 +205,7 @@ def endpoint_description(settings: EndpointSettings, options: ServeOptions) -> d
         "endpoint_name": settings.endpoint_name,
         "region": settings.region,
         "account": LOCAL_ACCOUNT,
-        "variant": DEFAULT_VARIANT,
+        "variant": settings.serving_variant,
         "log_group": LOG_GROUP_PREFIX + settings.endpoint_name,
         "max_payload_bytes": options.payload_limit,
         "oversize_style": "validation" if options.serverless else "status",
@@ -580,6 +579,7 @@ def serve(
                     {
                         "url": url,
                         "endpoint_name": settings.endpoint_name,
+                        "variant": settings.serving_variant,
                         "region": settings.region,
                         "port": port,
                         "pid": os.getpid(),
@@ -624,13 +624,17 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
         problems.append("--startup-timeout must be positive")
     if args.max_payload_bytes is not None and args.max_payload_bytes < 1:
         problems.append("--max-payload-bytes must be positive")
-    if args.ready_file is not None:  # found out now, not after a build and a model load
-        # Missing folders are created when the file is written: the nearest existing one counts.
-        folder = next(p for p in (args.ready_file.parent, *args.ready_file.parents) if p.exists())
-        if not folder.is_dir():
-            problems.append(f"--ready-file {args.ready_file}: {folder} is not a directory")
+    ready = args.ready_file
+    if ready is not None:  # found out now, not after a build and a model load
+        # Missing folders are created when the file is written: the nearest existing one counts
+        # (a dangling symlink exists for mkdir, which then fails).
+        folder = next(p for p in (ready.parent, *ready.parents) if p.exists() or p.is_symlink())
+        if ready.is_dir():
+            problems.append(f"--ready-file {ready} is a directory")
+        elif not folder.is_dir():
+            problems.append(f"--ready-file {ready}: {folder} is not a directory")
         elif not os.access(folder, os.W_OK | os.X_OK):
-            problems.append(f"--ready-file {args.ready_file}: {folder} is not writable")
+            problems.append(f"--ready-file {ready}: {folder} is not writable")
     if problems:
         raise ServeError(EXIT_CANNOT_RUN, "; ".join(problems))
     return ServeOptions(

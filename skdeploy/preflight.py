@@ -369,22 +369,18 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
     """requirements.txt of every handler folder the endpoint runs: installable at start (network)
     and not fighting the container's pins."""
     report.checks_run.append("requirements")
-    seen: set[Path] = set()
-    for variant in all_variants(settings):
-        if variant.inference_dir not in seen:
-            seen.add(variant.inference_dir)
-            prefix = f"{variant.name}/" if settings.variants or settings.shadow else ""
-            _check_requirements_file(
-                settings, report, variant.inference_dir / REQUIREMENTS_FILE, prefix
-            )
+    several = bool(settings.variants or settings.shadow)
+    for inference_dir in dict.fromkeys(v.inference_dir for v in all_variants(settings)):
+        path = inference_dir / REQUIREMENTS_FILE
+        label = _relative_name(path, settings) if several else REQUIREMENTS_FILE
+        _check_requirements_file(settings, report, path, label)
 
 
 def _check_requirements_file(
-    settings: EndpointSettings, report: PreflightReport, path: Path, prefix: str
+    settings: EndpointSettings, report: PreflightReport, path: Path, label: str
 ) -> None:
     if not path.is_file():
         return
-    label = prefix + REQUIREMENTS_FILE
     if settings.network_isolation:
         report.add(
             "requirements",
@@ -501,31 +497,43 @@ def _check_variant_memory(
 
 
 def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) -> None:
-    """``samples.json`` is valid, and the requests that send it fit InvokeEndpoint's limit.
+    """Each model folder's ``samples.json`` is valid, and its requests fit InvokeEndpoint's limit.
 
     The smoke test and load-and-predict send the samples in batches (:func:`skdeploy.smoke.
-    batches`), so a large file is fine; one sample too large for any request is not.
+    batches`), so a large file is fine; one sample too large for any request is not. With
+    variants, each variant is smoke-tested against the samples of its own model folder.
     """
     from skdeploy import smoke  # the smoke test's own reader and batching, not a re-spelling
 
-    path = settings.model_dir / SAMPLES_FILE
-    if not path.is_file():
-        return
-    try:
-        samples = smoke.load_samples(path)
-    except smoke.CannotRun as exc:
-        report.add("sizes", "error", f"{SAMPLES_FILE} cannot be used: {exc}")
-        return
     limit = MAX_SERVERLESS_PAYLOAD_BYTES if settings.serverless is not None else MAX_PAYLOAD_BYTES
+    several = bool(settings.variants or settings.shadow)
+    for model_dir in dict.fromkeys(v.model_dir for v in all_variants(settings)):
+        path = model_dir / SAMPLES_FILE
+        if not path.is_file():
+            continue
+        name = _relative_name(path, settings) if several else SAMPLES_FILE
+        try:
+            samples = smoke.load_samples(path)
+        except smoke.CannotRun as exc:
+            report.add("sizes", "error", f"{name} cannot be used: {exc}")
+            continue
+        try:
+            smoke.batches(samples.instances, limit)
+        except smoke.CannotRun as exc:
+            report.add(
+                "sizes",
+                "error",
+                f"{name}: {exc} of a {settings.endpoint_kind} endpoint's InvokeEndpoint "
+                "request: no client can send it",
+            )
+
+
+def _relative_name(path: Path, settings: EndpointSettings) -> str:
+    """``path`` relative to the project, as a stack file names folders."""
     try:
-        smoke.batches(samples.instances, limit)
-    except smoke.CannotRun as exc:
-        report.add(
-            "sizes",
-            "error",
-            f"{SAMPLES_FILE}: {exc} of a {settings.endpoint_kind} endpoint's InvokeEndpoint "
-            "request: no client can send it",
-        )
+        return path.relative_to(settings.project_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def assert_deployable(settings: EndpointSettings) -> PreflightReport:

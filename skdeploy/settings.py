@@ -174,8 +174,9 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "list of maps",
         "one variant `AllTraffic` from the keys above",
         "`[{name, modelDir, inferenceDir, modelFiles, weight (1), instanceType, instanceCount}]`: "
-        "several models behind one endpoint, traffic split by weight (not all zero); "
-        "instances only",
+        "several models behind one endpoint, traffic split by weight (not all zero); a variant's "
+        "`modelDir` and `inferenceDir` default to `model` and `inference`, its instance keys to "
+        "the top-level ones; instances only",
     ),
     SettingSpec(
         "shadow",
@@ -347,6 +348,9 @@ class EndpointSettings:
     api: ApiSettings | None = None
     variants: tuple[VariantSettings, ...] = ()
     shadow: VariantSettings | None = None
+    #: The variant a single-model view of the stack serves (set by :meth:`only_variant`): a
+    #: local server answers as this variant.
+    serving_variant: str = DEFAULT_VARIANT
 
     @property
     def endpoint_kind(self) -> str:
@@ -404,6 +408,7 @@ class EndpointSettings:
             instance_count=chosen.instance_count,
             variants=(),
             shadow=None,
+            serving_variant=chosen.name,
         )
 
     @property

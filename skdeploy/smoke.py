@@ -381,7 +381,14 @@ class TargetedRuntime:
         self.variant = variant
 
     def invoke_endpoint(self, **kwargs: Any) -> Any:
-        return self.runtime.invoke_endpoint(TargetVariant=self.variant, **kwargs)
+        response = self.runtime.invoke_endpoint(TargetVariant=self.variant, **kwargs)
+        invoked = response.get("InvokedProductionVariant")
+        if invoked is not None and invoked != self.variant:
+            raise CannotRun(
+                f"asked for variant {self.variant}, answered by variant {invoked}: the answers "
+                "would not be that variant's"
+            )
+        return response
 
 
 def make_clients(target: Target) -> Clients:
@@ -815,10 +822,10 @@ def execute(
     try:
         target = resolve_target(args, settings)
         runs = variant_runs(args, settings, local=target.endpoint_url is not None)
+        prepared = [(variant, load_samples(path)) for variant, path in runs]  # all, before calls
         base = clients or make_clients(target)
         results = []
-        for variant, samples_path in runs:
-            samples = load_samples(samples_path)
+        for variant, samples in prepared:
             runtime = base.runtime if variant is None else TargetedRuntime(base.runtime, variant)
             result = run_smoke(
                 target,
@@ -837,6 +844,8 @@ def execute(
         document: Any = results[0].to_json()
         if len(results) > 1:
             document = {
+                "endpoint_name": target.endpoint_name,
+                "region": target.region,
                 "variants": {r.variant: r.to_json() for r in results},
                 "passed": all(r.passed for r in results),
             }
@@ -855,20 +864,21 @@ def variant_runs(
     each against that variant's own samples; a local endpoint serves one variant, the one
     ``skdeploy serve`` picks. ``--samples`` without ``--variant`` keeps SageMaker's routing.
     """
-    if args.samples:
-        return [(args.variant, Path(args.samples))]
+    if args.variant is None and args.samples:
+        return [(None, Path(args.samples))]
     stack = settings()
     if args.variant is not None:
-        if stack.shadow is not None and args.variant == stack.shadow.name:
+        if not local and stack.shadow is not None and args.variant == stack.shadow.name:
             raise CannotRun(
                 f"{args.variant} is the shadow variant: SageMaker answers only from production "
-                "variants (serve it locally with `skdeploy serve --variant` instead)"
+                "variants (serve it with `skdeploy serve --variant` and smoke that instead)"
             )
         try:
             chosen = stack.only_variant(args.variant)
         except ValueError as exc:
             raise CannotRun(str(exc)) from None
-        return [(args.variant, chosen.model_dir / SAMPLES_FILE)]
+        samples = Path(args.samples) if args.samples else chosen.model_dir / SAMPLES_FILE
+        return [(args.variant, samples)]
     if not stack.variants:
         return [(None, stack.model_dir / SAMPLES_FILE)]
     variants = stack.production_variants[:1] if local else stack.production_variants

@@ -247,6 +247,14 @@ def test_a_ready_file_that_cannot_be_written_is_refused_before_anything_starts(
     assert raised.value.exit_code == local.EXIT_CANNOT_RUN
     assert f"--ready-file {blocked}: {in_the_way} is not a directory" in str(raised.value)
     assert "--port 70000" in str(raised.value)
+    dangling = tmp_path / "gone"
+    dangling.symlink_to(tmp_path / "nothing-here")
+    for bad, message in (
+        (tmp_path, f"--ready-file {tmp_path} is a directory"),
+        (dangling / "ready.json", f"{dangling} is not a directory"),
+    ):
+        with pytest.raises(local.ServeError, match=re.escape(message)):
+            local.options_from_args(serve_args(ready_file=bad), settings)
     # A folder that does not exist yet is fine: writing the file creates it.
     for ready in (tmp_path / "ready.json", tmp_path / "new" / "folder" / "ready.json"):
         assert local.options_from_args(serve_args(ready_file=ready), settings).ready_file == ready
@@ -642,10 +650,23 @@ def test_serve_variant_serves_that_variants_own_handlers(
     """`skdeploy serve --variant challenger` answers through the challenger's handlers (+1000)."""
     project = variant_project(tmp_path)
     instances = SAMPLES["instances"][:3]
+    body = json.dumps({"instances": instances}).encode()
     with running_serve(project, tmp_path / "logs", "--variant", "challenger") as endpoint:
-        response = invoke_json(endpoint.client(), TEST_ENDPOINT_NAME, instances)
+        client = endpoint.client()
+        response = invoke_json(client, TEST_ENDPOINT_NAME, instances)
         predictions = json.loads(response["Body"].read())["predictions"]
+        assert response["InvokedProductionVariant"] == "challenger"
+        targeted = client.invoke_endpoint(
+            EndpointName=TEST_ENDPOINT_NAME, Body=body, TargetVariant="challenger"
+        )
+        assert targeted["InvokedProductionVariant"] == "challenger"
+        with pytest.raises(client.exceptions.ValidationError, match="serves variant challenger"):
+            client.invoke_endpoint(
+                EndpointName=TEST_ENDPOINT_NAME, Body=body, TargetVariant="champion"
+            )
+        ready = json.loads((tmp_path / "logs" / "ready.json").read_text())
     assert_predictions([p - 1000.0 for p in predictions], instances)
+    assert ready["variant"] == "challenger"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])

@@ -478,6 +478,15 @@ def test_each_variant_is_held_to_its_own_instance_memory(tmp_path: Path) -> None
     assert messages(static(copy), "sizes") == []
 
 
+def test_each_variants_samples_are_checked_before_the_deploy(tmp_path: Path) -> None:
+    """A challenger's unusable samples.json is found statically, named by its folder."""
+    variants = [{"name": "champion"}, {"name": "challenger", "modelDir": "model2"}]
+    copy = project(tmp_path, {"variants": variants})
+    (copy_folder(copy, "model", "model2") / SAMPLES_FILE).write_text('{"instances": 3}')
+    (error,) = messages(static(copy), "sizes")
+    assert error.startswith("model2/samples.json cannot be used")
+
+
 def test_a_variants_requirements_turn_isolation_off_or_refuse_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -488,7 +497,7 @@ def test_a_variants_requirements_turn_isolation_off_or_refuse_it(
     (handlers / "requirements.txt").write_text("lightgbm==4.3.0\n")
     assert not load_stack_settings(copy, STACK).network_isolation
     warnings = messages(static(copy), "requirements", "warning")
-    assert any(w.startswith("challenger/requirements.txt is installed") for w in warnings)
+    assert any(w.startswith("handlers2/requirements.txt is installed") for w in warnings)
 
     copy = project(tmp_path / "isolated", {"variants": variants, "networkIsolation": True})
     (copy_folder(copy, "inference", "handlers2") / "requirements.txt").write_text("lightgbm\n")
@@ -570,6 +579,36 @@ def test_full_check_loads_and_predicts_the_clean_project(
     assert code == cli.EXIT_OK, report
     assert report["checks"] == [*STATIC_CHECKS, "load-and-predict"]
     assert report["findings"] == []
+
+
+def test_full_check_serves_each_variant_against_its_own_samples(
+    runtime_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each variant and the shadow are served in turn; only the one off its samples is named."""
+    variants = [
+        {"name": "champion"},
+        {"name": "challenger", "modelDir": "model2", "inferenceDir": "handlers2"},
+    ]
+    shadow = {"name": "quiet", "modelDir": "model2"}  # model2's samples, plain handlers: off
+    copy = project(tmp_path, {"variants": variants, "shadow": shadow})
+    model2 = copy_folder(copy, "model", "model2")
+    samples = json.loads((model2 / SAMPLES_FILE).read_text())
+    samples["predictions"] = [p + 1000.0 for p in samples["predictions"]]
+    samples["targets"] = [t + 1000.0 for t in samples["targets"]]
+    (model2 / SAMPLES_FILE).write_text(json.dumps(samples))
+    handlers = copy_folder(copy, "inference", "handlers2")
+    source = (handlers / "inference.py").read_text()
+    (handlers / "inference.py").write_text(
+        source.replace(
+            "        return Prediction(predictions)\n",
+            "        return Prediction(predictions + 1000.0)\n",
+        )
+    )
+    code, report = check_json(copy, capsys)
+    assert code == cli.EXIT_FAILED
+    (finding,) = report["findings"]
+    assert finding["check"] == "load-and-predict"
+    assert finding["message"].startswith("quiet: 40/40 wrong")
 
 
 def test_full_check_refuses_answers_that_differ_from_samples(

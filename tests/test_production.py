@@ -15,7 +15,7 @@ import yaml
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from skdeploy.endpoint import EndpointReplacementRefused, alarm_names
+from skdeploy.endpoint import EndpointReplacementRefused, SecondEndpointRefused, alarm_names
 from skdeploy.mockrun import ProgramRun, run_program
 from skdeploy.scaling import (
     SCALABLE_DIMENSION,
@@ -249,6 +249,17 @@ def test_the_component_records_its_kind_even_when_the_program_exports_nothing(
             program=program,
             previous_outputs=run_program(REPO, "staging", program=program).exports,
         )
+
+
+def test_a_second_component_in_one_program_is_refused(tmp_path: Path) -> None:
+    """Two SklearnEndpoints would share endpointKind (one guard): the second is refused."""
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        LIBRARY_PROGRAM.format(project=str(REPO)) + 'SklearnEndpoint("theirs", settings)\n'
+    )
+    with pytest.raises(SecondEndpointRefused, match="one SklearnEndpoint per stack: 'mine'"):
+        run_program(REPO, "dev", program=program)
+    assert run_program(REPO, "dev").exports["endpointKind"] == "serverless"  # next run is fine
 
 
 def test_the_opt_in_replaces_the_endpoint_deleting_it_first() -> None:

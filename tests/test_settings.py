@@ -170,7 +170,7 @@ ATTRIBUTE_OF = {"rate": "throttle_rate", "burst": "throttle_burst"}
 
 def documented_defaults(rule: str) -> dict[str, str]:
     """``key: ... (default)`` pairs of a settings-table rule, e.g. ``memoryMb: ... (2048)``."""
-    return dict(re.findall(r"(\w+): [^,:(){}]*\(([^()]*)\)", rule))
+    return dict(re.findall(r"(\w+): [^:(){}]*?\(([^()]*)\)", rule))
 
 
 def snake(name: str) -> str:
@@ -182,7 +182,10 @@ def test_each_documented_default_is_the_parsed_default(key: str) -> None:
     """Every "(default)" in a map's README rule is what the parser fills in, as is its class's."""
     (spec,) = [s for s in SETTINGS if s.key == key]
     documented = documented_defaults(spec.rule)
-    assert documented, spec.rule  # the pattern still finds the documented defaults
+    # Every "(...)" inside the rule's `{...}` is a default: the pattern must find each of them.
+    shape = re.search(r"`\{(.*)\}`", spec.rule)
+    assert shape is not None, spec.rule
+    assert len(documented) == len(re.findall(r"\([^()]*\)", shape.group(1))), spec.rule
     value, attribute = MAP_KEYS[key]
     parsed = getattr(parse({key: value}), attribute)
     for name, text in documented.items():
@@ -215,3 +218,6 @@ def test_top_level_documented_defaults_are_the_parsed_defaults() -> None:
         assert actual == yaml.safe_load(match.group(1)), spec.key
         checked += 1
     assert checked >= 8
+    (variants,) = [s for s in SETTINGS if s.key == "variants"]
+    (weight,) = re.findall(r"weight \((\w+)\)", variants.rule)
+    assert parse({"variants": [{"name": "a"}]}).variants[0].weight == yaml.safe_load(weight)

@@ -85,6 +85,9 @@ class ModelServer:
     #: Extra offset of the answers of a variant named by TargetVariant, and the names received.
     variant_offsets: dict[str, float] = field(default_factory=dict)
     target_variants: list[str | None] = field(default_factory=list)
+    #: The variant named in x-Amzn-Invoked-Production-Variant: None leaves the header out,
+    #: "" names the variant asked for.
+    invoked_variant: str | None = None
 
     def answer(
         self, path: str, body: bytes, variant: str | None = None
@@ -105,7 +108,10 @@ class ModelServer:
         offset = self.offset + self.variant_offsets.get(variant or "", 0.0)
         predictions = MODEL.predict(np.asarray(rows, dtype=np.float64)) + offset
         out = json.dumps({"predictions": predictions.tolist()}).encode()
-        return 200, {"Content-Type": CONTENT_JSON}, out
+        headers = {"Content-Type": CONTENT_JSON}
+        if self.invoked_variant is not None:
+            headers["x-Amzn-Invoked-Production-Variant"] = self.invoked_variant or variant or ""
+        return 200, headers, out
 
 
 def _valid_rows(body: bytes) -> list[list[float]] | None:
@@ -477,9 +483,18 @@ def test_smoke_passes_for_an_in_service_endpoint_serving_the_stack_config(
     assert checks == dict.fromkeys(smoke.CHECKS, "PASS")
 
 
-def two_variant_project(tmp_path: Path) -> Path:
-    """A project copy whose dev stack splits traffic between the model and a copy of it."""
-    return make_variant_project(tmp_path / "project", modelDir="model2")
+def two_variant_project(tmp_path: Path, shift: float = 50.0) -> Path:
+    """A project whose dev stack splits traffic between the model and a copy of it (model2).
+
+    model2's samples expect answers ``shift`` higher: a stand-in answering the challenger that
+    much higher passes only against the challenger's own samples.
+    """
+    project = make_variant_project(tmp_path / "project", modelDir="model2")
+    samples = json.loads((project / "model2" / SAMPLES_FILE).read_text())
+    for key in ("predictions", "targets"):
+        samples[key] = [value + shift for value in samples[key]]
+    (project / "model2" / SAMPLES_FILE).write_text(json.dumps(samples))
+    return project
 
 
 def variant_args(project: Path, endpoint_name: str, *extra: str) -> argparse.Namespace:
@@ -503,19 +518,54 @@ def test_each_production_variant_is_checked_against_its_own_samples(
 ) -> None:
     """With variants, smoke targets each production variant in turn; one bad variant fails it."""
     project = two_variant_project(tmp_path)
+    model_server.variant_offsets["challenger"] = 50.0  # what model2's samples expect
+    model_server.invoked_variant = ""  # answer as the variant asked for, as SageMaker does
     clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
     args = variant_args(project, model_server.endpoint_name, "--calls", "1", "--json")
     assert smoke.execute(args, clients=clients) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True
+    assert report["endpoint_name"] == model_server.endpoint_name
     assert list(report["variants"]) == ["champion", "challenger"]  # never the shadow
     assert set(model_server.target_variants) == {"champion", "challenger"}
 
-    model_server.variant_offsets["challenger"] = 100.0
+    model_server.variant_offsets["challenger"] = 150.0
     assert smoke.execute(args, clients=clients) == cli.EXIT_FAILED
     report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is False
     assert report["variants"]["champion"]["passed"] is True
     assert report["variants"]["challenger"]["passed"] is False
+
+
+def test_an_answer_from_another_variant_cannot_run(
+    model_server: ModelServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """If the endpoint says another variant answered, smoke stops (exit 2) instead of judging."""
+    project = two_variant_project(tmp_path)
+    model_server.invoked_variant = "champion"
+    clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
+    args = variant_args(project, model_server.endpoint_name, "--variant", "challenger")
+    assert smoke.execute(args, clients=clients) == cli.EXIT_CANNOT_RUN
+    assert "asked for variant challenger, answered by variant champion" in capsys.readouterr().err
+
+
+def test_a_local_endpoint_is_smoked_as_the_one_variant_it_serves(
+    model_server: ModelServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Against a local URL only serve's default variant (the first) is checked; a shadow may be."""
+    project = two_variant_project(tmp_path)
+    argv = ["smoke", "--project-dir", str(project), "--stack", STACK]
+    local = [*argv, "--endpoint-url", model_server.url, "--calls", "0", "--json"]
+    local += ["--endpoint-name", model_server.endpoint_name]
+    assert main(local) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["variant"] == "champion"
+    assert set(model_server.target_variants) == {"champion"}
+    model_server.target_variants.clear()
+    model_server.variant_offsets["quiet"] = 50.0  # the shadow runs model2, as its samples say
+    assert main([*local, "--variant", "quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["variant"] == "quiet"
+    assert set(model_server.target_variants) == {"quiet"}
 
 
 @pytest.mark.parametrize(
@@ -545,12 +595,7 @@ def test_one_variant_is_targeted_with_its_own_samples(
     model_server: ModelServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--variant challenger sends TargetVariant challenger only, and reads model2/samples.json."""
-    project = two_variant_project(tmp_path)
-    # The challenger answers 50 more, and only its own samples (shifted by 50) say so.
-    samples = json.loads((project / "model2" / SAMPLES_FILE).read_text())
-    for key in ("predictions", "targets"):
-        samples[key] = [value + 50.0 for value in samples[key]]
-    (project / "model2" / SAMPLES_FILE).write_text(json.dumps(samples))
+    project = two_variant_project(tmp_path)  # the challenger's samples say 50 more
     model_server.variant_offsets["challenger"] = 50.0
     clients = smoke.Clients(runtime=runtime_client(model_server.url), sagemaker=None)
     args = variant_args(

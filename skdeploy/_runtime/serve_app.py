@@ -193,6 +193,18 @@ def invoke_endpoint(environ, start_response, endpoint_name):
             "ValidationError",
             {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
         )
+    target = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
+    if target is not None and target != config["variant"]:
+        return _service_error(
+            start_response,
+            request_id,
+            "400 Bad Request",
+            "ValidationError",
+            {
+                "message": f"Target variant {target} not found on endpoint {endpoint_name} "
+                f"(this local endpoint serves variant {config['variant']})."
+            },
+        )
     body = _read_body(environ, int(config["max_payload_bytes"]))
     if body is None:
         return _oversize(start_response, request_id, config)
