@@ -513,7 +513,8 @@ class _Stream:
     def _guard(self, read: Callable[[int], bytes], size: int) -> bytes:
         try:
             return self._account(read(min(size, self._max - self._pos + 1)))
-        except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        # lz4.frame reports a corrupt frame as a RuntimeError (LZ4F_decompress failed ...).
+        except (OSError, EOFError, RuntimeError, zlib.error, lzma.LZMAError) as exc:
             raise _Corrupt(f"the compressed data is corrupt or truncated ({exc})") from exc
 
     def read(self, size: int) -> bytes:

@@ -783,6 +783,20 @@ def test_lz4_files_are_inspected_and_flagged_for_the_container(
     assert any("lz4" in e for e in errors)
 
 
+def test_a_corrupt_lz4_file_is_a_clear_error(
+    fitted: dict[str, BaseEstimator], tmp_path: Path
+) -> None:
+    """lz4 reports a damaged frame as a RuntimeError; the inspector says "corrupt" instead."""
+    path = tmp_path / "model.joblib"
+    joblib.dump(fitted["linear"], path, compress="lz4")
+    data = bytearray(path.read_bytes())
+    data[4] ^= 0xFF  # the frame descriptor's flags: lz4 refuses the header
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(PickleInspectionError, match="corrupt"):
+        inspect_pickle(path)
+
+
 # ------------------------------------------------------------------------------------------
 # garbage in: a clear PickleInspectionError, never anything else
 
