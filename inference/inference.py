@@ -463,11 +463,11 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     or ``{"instances": [[...], ...]}``, with its rows separated as ``json.dumps``
     (``], [``) or ``JSON.stringify`` (``],[``) write them, has its brackets turned into line
     breaks and goes to ``np.loadtxt``, which checks that every row has the same number of
-    values. Anything else (nesting, an empty row, ``null``, strings, booleans, other spacing,
-    another field, a value that is not finite) returns None, and the general path answers, with
-    its exact JSON rules and its error messages. Both paths round each number correctly, so
-    they give the same matrix; the C parser also reads a few spellings JSON forbids (``+1``,
-    ``.5``, ``5.``, ``007``) as the numbers they spell.
+    values. Anything else (nesting, an empty row, ``null``, strings, booleans, ``-0``, a tab or
+    line break or any other spacing, another field, a value that is not finite) returns None,
+    and the general path answers, with its exact JSON rules and its error messages. Both paths
+    round each number correctly, so they give the same matrix; the C parser also reads a few
+    spellings JSON forbids (``+1``, ``.5``, ``5.``, ``007``) as the numbers they spell.
     """
     text = text.strip(" \t\n\r")  # str.strip() would also drop \x1c, \xa0, \u2028...
     start = _BULK_JSON_START.match(text, 0, 64)
@@ -526,8 +526,8 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
         )
     except ValueError:  # null, true, a string, a missing value, a ragged row
         return None
-    # One line per row, or a line break in the body split a row (np.loadtxt skips empty lines);
-    # and nan, inf and 1e999 keep JSON's own reading.
+    # Exactly one line per row (np.loadtxt skips empty lines), and nan, inf and 1e999 keep
+    # JSON's own reading.
     if samples.shape[0] != rows or not np.isfinite(samples).all():
         return None
     zeros = samples == 0
