@@ -156,6 +156,10 @@ def load_and_predict(settings: EndpointSettings, report: preflight.PreflightRepo
     for variant in settings.served_variants:
         extra = ("--variant", variant.name) if several else ()
         prefix = f"{variant.name}: " if several else ""
+        cli.progress(
+            f"load-and-predict{' of ' + variant.name if several else ''}: serving the model in "
+            f"the {settings.framework.version} runtime and sending its samples"
+        )
         _load_and_predict_one(settings, variant.model_dir / SAMPLES_FILE, extra, prefix, report)
 
 

@@ -604,11 +604,14 @@ def test_full_check_serves_each_variant_against_its_own_samples(
             "        return Prediction(predictions + 1000.0)\n",
         )
     )
-    code, report = check_json(copy, capsys)
+    code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--json"])
+    captured = capsys.readouterr()
     assert code == cli.EXIT_FAILED
-    (finding,) = report["findings"]
+    (finding,) = json.loads(captured.out)["findings"]
     assert finding["check"] == "load-and-predict"
     assert finding["message"].startswith("quiet: 40/40 wrong")
+    for name in ("champion", "challenger", "quiet"):  # a line for each few-second step
+        assert f"load-and-predict of {name}: serving the model" in captured.err
 
 
 def test_full_check_refuses_answers_that_differ_from_samples(
