@@ -152,7 +152,7 @@ def load_and_predict(settings: EndpointSettings, report: preflight.PreflightRepo
     container's version): that is no verdict on the model.
     """
     report.checks_run.append("load-and-predict")
-    several = bool(settings.variants or settings.shadow)
+    several = settings.several_models
     for variant in settings.served_variants:
         extra = ("--variant", variant.name) if several else ()
         prefix = f"{variant.name}: " if several else ""

@@ -466,10 +466,9 @@ def refuse_unsafe_pickles(settings: EndpointSettings) -> None:
     the inspector cannot read is left to the runtime, whose traceback says more.
     """
     from skdeploy.pickle_inspect import PickleInspectionError, inspect_pickle
-    from skdeploy.preflight import all_variants
 
     unsafe: list[str] = []
-    for variant in all_variants(settings):
+    for variant in settings.served_variants:
         for name in variant.model_files:
             try:
                 refused = inspect_pickle(variant.model_dir / name).refused
@@ -651,7 +650,7 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
 
 def _one_variant(settings: EndpointSettings, name: str | None) -> EndpointSettings:
     """The stack narrowed to the variant to serve: ``--variant``, else the first production one."""
-    if name is None and not settings.variants and settings.shadow is None:
+    if name is None and not settings.several_models:
         return settings
     try:
         narrowed = settings.only_variant(name)

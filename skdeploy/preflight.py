@@ -29,7 +29,7 @@ from skdeploy.constants import (
 )
 from skdeploy.frameworks import Framework
 from skdeploy.pickle_inspect import PickleInspectionError, check_compatibility, inspect_pickle
-from skdeploy.settings import EndpointSettings, VariantSettings
+from skdeploy.settings import EndpointSettings, VariantSettings, relative_to_project
 
 Severity = Literal["error", "warning"]
 
@@ -172,7 +172,7 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
     """Inspect each model file without unpickling it; compare with the framework."""
     report.checks_run.append("pickle")
     seen: set[Path] = set()
-    for variant in all_variants(settings):
+    for variant in settings.served_variants:
         for file_name in variant.model_files:
             path = variant.model_dir / file_name
             if path not in seen:
@@ -180,13 +180,8 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
                 _check_pickle(settings, report, path, _label(settings, variant, file_name))
 
 
-def all_variants(settings: EndpointSettings) -> list[VariantSettings]:
-    """Production variants and the shadow: every model and handler set the endpoint runs."""
-    return list(settings.served_variants)
-
-
 def _label(settings: EndpointSettings, variant: VariantSettings, name: str) -> str:
-    return f"{variant.name}/{name}" if settings.variants or settings.shadow else name
+    return f"{variant.name}/{name}" if settings.several_models else name
 
 
 def _check_pickle(
@@ -290,7 +285,7 @@ def check_handlers(settings: EndpointSettings, report: PreflightReport) -> None:
     """inference.py parses under the container's Python, defines model_fn, imports what exists."""
     report.checks_run.append("handlers")
     seen: set[Path] = set()
-    for variant in all_variants(settings):
+    for variant in settings.served_variants:
         if variant.inference_dir not in seen:
             seen.add(variant.inference_dir)
             _check_handler_dir(settings, report, variant)
@@ -304,7 +299,7 @@ def _check_handler_dir(
     inference_dir = variant.inference_dir
     local_modules = {p.stem for p in inference_dir.glob("*.py")}
     required = requirement_names(inference_dir / REQUIREMENTS_FILE)
-    prefix = f"{variant.name}/" if settings.variants or settings.shadow else ""
+    prefix = f"{variant.name}/" if settings.several_models else ""
     for source in sorted(inference_dir.glob("*.py")):
         try:
             tree = _parse(source, version)
@@ -369,10 +364,9 @@ def check_requirements(settings: EndpointSettings, report: PreflightReport) -> N
     """requirements.txt of every handler folder the endpoint runs: installable at start (network)
     and not fighting the container's pins."""
     report.checks_run.append("requirements")
-    several = bool(settings.variants or settings.shadow)
-    for inference_dir in dict.fromkeys(v.inference_dir for v in all_variants(settings)):
+    for inference_dir in dict.fromkeys(v.inference_dir for v in settings.served_variants):
         path = inference_dir / REQUIREMENTS_FILE
-        label = _relative_name(path, settings) if several else REQUIREMENTS_FILE
+        label = _project_path(path, settings) if settings.several_models else REQUIREMENTS_FILE
         _check_requirements_file(settings, report, path, label)
 
 
@@ -452,8 +446,8 @@ def check_sizes(settings: EndpointSettings, report: PreflightReport) -> None:
 
 def _check_memory(settings: EndpointSettings, report: PreflightReport) -> None:
     """Each model the endpoint runs (every variant and the shadow) fits its own memory."""
-    for variant in all_variants(settings):
-        prefix = f"{variant.name}: " if settings.variants or settings.shadow else ""
+    for variant in settings.served_variants:
+        prefix = f"{variant.name}: " if settings.several_models else ""
         _check_variant_memory(settings, variant, report, prefix)
 
 
@@ -506,12 +500,11 @@ def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) 
     from skdeploy import smoke  # the smoke test's own reader and batching, not a re-spelling
 
     limit = MAX_SERVERLESS_PAYLOAD_BYTES if settings.serverless is not None else MAX_PAYLOAD_BYTES
-    several = bool(settings.variants or settings.shadow)
-    for model_dir in dict.fromkeys(v.model_dir for v in all_variants(settings)):
+    for model_dir in dict.fromkeys(v.model_dir for v in settings.served_variants):
         path = model_dir / SAMPLES_FILE
         if not path.is_file():
             continue
-        name = _relative_name(path, settings) if several else SAMPLES_FILE
+        name = _project_path(path, settings) if settings.several_models else SAMPLES_FILE
         try:
             samples = smoke.load_samples(path)
         except smoke.CannotRun as exc:
@@ -528,12 +521,8 @@ def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) 
             )
 
 
-def _relative_name(path: Path, settings: EndpointSettings) -> str:
-    """``path`` relative to the project, as a stack file names folders."""
-    try:
-        return path.relative_to(settings.project_dir.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+def _project_path(path: Path, settings: EndpointSettings) -> str:
+    return relative_to_project(path, settings.project_dir)
 
 
 def assert_deployable(settings: EndpointSettings) -> PreflightReport:

@@ -380,6 +380,11 @@ class EndpointSettings:
         )
 
     @property
+    def several_models(self) -> bool:
+        """Whether the endpoint runs more than the top-level model: ``variants`` or a shadow."""
+        return bool(self.variants) or self.shadow is not None
+
+    @property
     def served_variants(self) -> tuple[VariantSettings, ...]:
         """Every model the endpoint runs: the production variants, then the shadow if any."""
         return (*self.production_variants, *((self.shadow,) if self.shadow else ()))
@@ -558,7 +563,7 @@ def parse_settings(
         if network_isolation is None:
             problems.add("networkIsolation", isolation_raw, "must be true or false")
         elif network_isolation and with_requirements:
-            folders = ", ".join(_relative(d, project_dir) for d in with_requirements)
+            folders = ", ".join(relative_to_project(d, project_dir) for d in with_requirements)
             problems.add(
                 "networkIsolation",
                 isolation_raw,
@@ -1022,7 +1027,7 @@ def _variants(
     return tuple(variants), shadow
 
 
-def _relative(path: Path, project_dir: Path) -> str:
+def relative_to_project(path: Path, project_dir: Path) -> str:
     """``path`` as a stack file spells it: relative to the project when it is inside it."""
     try:
         return str(path.relative_to(project_dir.resolve()))
