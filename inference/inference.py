@@ -46,7 +46,8 @@ Response (Accept; a list with q-values is honoured, ``*/*`` or none means JSON)
     ``application/json``
         ``{"predictions": [...]}``; with probabilities also ``"probabilities": [[...], ...]``
         (one row per sample) and ``"classes": [...]`` (the column order). From 1,000 fractional
-        float predictions on, each is written with 17 significant digits (``_bulk_floats``).
+        float predictions on, each is written with 17 significant digits, as
+        ``-7.4119586357663854e2`` (``_bulk_floats``): the same float64 when read back.
     ``text/csv``
         One line per sample; with probabilities the prediction is followed by one probability
         per class, in the order of the model's ``classes_`` (sorted).
@@ -94,6 +95,8 @@ JSON_FIELDS = ("instances", "probabilities")
 BULK_JSON_CHARS = 4096
 #: Float predictions from a batch at least this large are written with 17 significant digits.
 BULK_PREDICTIONS = 1000
+#: About how many values the bulk JSON reader puts on one line for np.loadtxt (whole rows).
+VALUES_PER_LINE = 4096
 # JSON's own whitespace only: ``\s`` would also match \x0b, \x0c, \x1c-\x1f and Unicode spaces.
 _BULK_JSON_START = re.compile(r'(\{[ \t\n\r]*"instances"[ \t\n\r]*:[ \t\n\r]*)?(\[)[ \t\n\r]*\[')
 _BULK_JSON_OBJECT_END = re.compile(r"\][ \t\n\r]*(\])[ \t\n\r]*\}\Z")
@@ -460,14 +463,16 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
 
     ``json.loads`` spends most of a bulk request building a Python float and list per value.
     A body of at least :data:`BULK_JSON_CHARS` ASCII characters that is exactly ``[[...], ...]``
-    or ``{"instances": [[...], ...]}``, with its rows separated as ``json.dumps``
-    (``], [``) or ``JSON.stringify`` (``],[``) write them, has its brackets turned into line
-    breaks and goes to ``np.loadtxt``, which checks that every row has the same number of
-    values. Anything else (nesting, an empty row, ``null``, strings, booleans, ``-0``, a tab or
-    line break or any other spacing, another field, a value that is not finite) returns None,
-    and the general path answers, with its exact JSON rules and its error messages. Both paths
-    round each number correctly, so they give the same matrix; the C parser also reads a few
-    spellings JSON forbids (``+1``, ``.5``, ``5.``, ``007``) as the numbers they spell.
+    or ``{"instances": [[...], ...]}``, with its rows separated as ``json.dumps`` (``], [``) or
+    ``JSON.stringify`` (``],[``) write them and each row as long as the first (counted by its
+    commas), has its brackets turned into spaces and line breaks (whole rows, about
+    :data:`VALUES_PER_LINE` values to a line) and goes to ``np.loadtxt``. Anything else
+    (nesting, an empty row, ``null``, strings, booleans, ``-0``, a tab or line break or any
+    other spacing, another field, a value that is not finite, a row of 65,536 values or more)
+    returns None, and the general path answers, with its exact JSON rules and its error
+    messages. Both paths round each number correctly, so they give the same matrix; the C
+    parser also reads a few spellings JSON forbids (``+1``, ``.5``, ``5.``, ``007``) as the
+    numbers they spell.
     """
     text = text.strip(" \t\n\r")  # str.strip() would also drop \x1c, \xa0, \u2028...
     start = _BULK_JSON_START.match(text, 0, 64)
@@ -496,8 +501,8 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     if rows < 1 or len(closes) != rows + 1 or closes[-1] != len(raw) - 1:
         return None
     # Row i runs from opens[i + 1] to closes[i], and the next row opens right after "," or ", ".
-    # That rules out nesting and anything else between rows; np.loadtxt and the row count below
-    # catch whatever is left inside a row or after the last one.
+    # That rules out nesting and anything else between rows; np.loadtxt catches whatever is left
+    # inside a row.
     gaps = opens[2:] - closes[:-2]
     after = closes[:-2] + 1
     if not (
@@ -507,24 +512,39 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
         ).all()
     ):
         return None
+    if raw[closes[-2] + 1 : -1].strip(b" "):  # only spaces between the last row and "]"
+        return None
+    # Rows share lines below, so np.loadtxt cannot check their lengths: every row must have as
+    # many commas as the first, counted up to the next row's "[" (so with the "," between rows).
+    # The counts wrap at 65536; the total, checked by the size of the result, is exact.
+    commas = np.equal(chars, ord(",")).view(np.uint8)
+    counts = np.add.reduceat(commas, opens[1:], dtype=np.uint16)
+    width = int(counts[0]) + (rows == 1)
+    if not 0 < width < 65536 or (counts[:-1] != width).any() or counts[-1] != width - 1:
+        return None
+    # Brackets become spaces, and every per_line-th row ends its line (the "," after it becomes
+    # a space): np.loadtxt reads a few long lines faster than many short ones.
+    per_line = max(1, VALUES_PER_LINE // width)
     chars[opens] = ord(" ")  # raw is a copy: change it in place
-    chars[closes] = ord("\n")
-    chars[after] = ord(" ")
+    chars[closes] = ord(" ")
+    chars[-1] = ord("\n")
+    ends = closes[per_line - 1 : rows - 1 : per_line]
+    chars[ends] = ord("\n")
+    chars[ends + 1] = ord(" ")
     try:
-        samples = np.loadtxt(
-            io.BytesIO(raw),  # ASCII bytes: a StringIO would hold 4 bytes per character
-            delimiter=",",
-            dtype=np.float64,
-            ndmin=2,
-            comments=None,
-            encoding="ascii",
-        )
-    except ValueError:  # null, true, a string, a missing value, a ragged row
+        if rows % per_line == 0 or not len(ends):
+            samples = _loadtxt(raw)
+        else:  # np.loadtxt wants lines of one length: the last, shorter line is a second read
+            cut = int(ends[-1]) + 1
+            view = memoryview(raw)
+            samples = np.concatenate((_loadtxt(view[:cut]), _loadtxt(view[cut:])), axis=None)
+    except ValueError:  # null, true, a string, an empty value
         return None
-    # Exactly one line per row (np.loadtxt skips empty lines), and nan, inf and 1e999 keep
-    # JSON's own reading.
-    if samples.shape[0] != rows or not np.isfinite(samples).all():
+    # One value per comma and one more: the size is exact when every count above is (each one
+    # is at least what it should be, modulo 65536). nan, inf and 1e999 keep JSON's own reading.
+    if samples.size != rows * width or not np.isfinite(samples).all():
         return None
+    samples = samples.reshape(rows, width)
     zeros = samples == 0
     if zeros.any() and np.signbit(samples[zeros]).any():
         # "-0.0" and "-0e1" are -0.0 to json.loads too, but "-0" is the integer 0, so +0.0.
@@ -532,6 +552,18 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
         if np.isin(chars[minus + 2], np.frombuffer(b", \n", dtype=np.uint8)).any():
             return None
     return samples
+
+
+def _loadtxt(data: Any) -> np.ndarray:
+    """Comma-separated lines of ASCII numbers as a float64 matrix (np.loadtxt's C reader)."""
+    return np.loadtxt(
+        io.BytesIO(data),  # ASCII bytes: a StringIO would hold 4 bytes per character
+        delimiter=",",
+        dtype=np.float64,
+        ndmin=2,
+        comments=None,
+        encoding="ascii",
+    )
 
 
 def _rows(rows: List[Any], booleans: bool) -> Union[Batch, Rejection]:
@@ -714,18 +746,55 @@ def _json_numbers(values: np.ndarray) -> Optional[str]:
 def _bulk_floats(values: np.ndarray) -> Optional[str]:
     """Many finite float predictions as JSON numbers with 17 significant digits; else None.
 
-    ``json.dumps`` writes each float as its shortest ``repr``, whose search costs about a third
-    more than ``%.17g``. 17 significant digits always read back as the same float64, so the
-    client gets the same numbers; only their spelling can be longer (``0.10000000000000001``).
-    Small batches, which people read, keep the shortest spelling. So does a batch with any whole
-    number in it (``%.17g`` would write ``1.0`` as ``1``, an integer to a JSON reader, and lose
-    the sign of ``-0.0``), or with NaN or infinity (``json.dumps``' own spelling).
+    ``json.dumps`` writes each float as its shortest ``repr``, which costs about 0.35 us a
+    number; ``%.17g`` costs 0.25 us. 17 significant digits always read back as the same float64,
+    so the client gets the same numbers; only their spelling can be longer. Where
+    :func:`_decimal_digits` can work them out with numpy, they are written as
+    ``-7.4119586357663854e2`` (Python then formats three integers per number, about 0.1 us);
+    otherwise with ``%.17g`` (``-741.19586357663854``). Small batches, which people read, keep
+    the shortest spelling. So does a batch with any whole number in it (``%.17g`` would write
+    ``1.0`` as ``1``, an integer to a JSON reader, and lose the sign of ``-0.0``), or with NaN
+    or infinity (``json.dumps``' own spelling).
     """
     if len(values) < BULK_PREDICTIONS or values.ndim != 1 or values.dtype != np.float64:
         return None
     if not np.isfinite(values).all() or (np.floor(values) == values).any():
         return None
-    return ("%.17g," * len(values))[:-1] % tuple(values.tolist())
+    digits = _decimal_digits(values)
+    if digits is None:
+        return ("%.17g," * len(values))[:-1] % tuple(values.tolist())
+    return ("%d.%016de%d," * len(values))[:-1] % tuple(digits.ravel().tolist())
+
+
+#: 10**0 to 10**27 as long doubles: exact with a 64-bit significand, as 5**27 < 2**64.
+_POWERS_OF_TEN = np.longdouble(10) ** np.arange(28, dtype=np.longdouble)
+#: Whether long doubles carry at least 64 significant bits (x86-64: 64; aarch64: 113; else 53).
+_LONG_DOUBLE_IS_WIDE = np.finfo(np.longdouble).nmant >= 63
+
+
+def _decimal_digits(values: np.ndarray) -> Optional[np.ndarray]:
+    """For each value, a 17-digit decimal that reads back as it: rows of (lead, 16 digits, exp).
+
+    ``lead.digits`` times ten to ``exp`` is within half a unit in the last place of the value,
+    so any correct reader rounds it back to the same float64. For fractional ``|x|`` from 1e-10,
+    ``y = |x| * 10**s`` with ``y`` in [1e16, 1e17) is computed in long double with one rounding
+    (``10**s`` is exact), so ``y`` is off by at most 1e17 * 2**-64 < 0.0055; rounded to the
+    integer ``D``, it is off by at most 0.5055, at most 5.06e-17 of ``y``. Half a unit in the
+    last place of a float64 is more than 2**-54 = 5.55e-17 of it: ``D * 10**-s`` reads back as
+    ``x``. None (use ``%.17g``) where long doubles are not wide enough or a value is below 1e-10.
+    """
+    size = np.abs(values)  # fractional, so below 2**53 < 1e16: a shift of at least 0
+    if not _LONG_DOUBLE_IS_WIDE or size.min() < 1e-10:
+        return None
+    shift = 16 - np.floor(np.log10(size)).astype(np.int64)  # log10 may be one off: fixed below
+    scaled = size.astype(np.longdouble) * _POWERS_OF_TEN[shift]
+    shift += (scaled < 1e16).astype(np.int64) - (scaled >= 1e17)
+    scaled = size.astype(np.longdouble) * _POWERS_OF_TEN[shift]
+    if scaled.min() < 1e16 or scaled.max() >= 1e17:
+        return None
+    whole = np.rint(scaled).astype(np.int64)  # at most 10**17: fits
+    lead = whole // 10**16
+    return np.stack((np.where(values < 0, -lead, lead), whole - lead * 10**16, 16 - shift), axis=1)
 
 
 #: One encoder for every response: ``json.dumps(..., default=...)`` would build one per call.

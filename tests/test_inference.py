@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -726,14 +727,24 @@ json_rows = st.integers(1, 6).flatmap(
     wrapped=st.booleans(),
     separators=st.sampled_from([(", ", ": "), (",", ":")]),
     padding=st.sampled_from(["", " ", "\n "]),
+    values_per_line=st.sampled_from([1, 4, 12, 4096]),
 )
 def test_bulk_json_reader_gives_the_matrix_json_loads_gives(
-    rows: list[list[float]], wrapped: bool, separators: tuple[str, str], padding: str
+    rows: list[list[float]],
+    wrapped: bool,
+    separators: tuple[str, str],
+    padding: str,
+    values_per_line: int,
 ) -> None:
     """Rows as json.dumps or JSON.stringify write them: the bulk reader, bit for bit."""
     document: Any = {"instances": rows} if wrapped else rows
     text = padding + json.dumps(document, separators=separators) + padding
-    bulk = inference._bulk_json_rows(text)
+    default = inference.VALUES_PER_LINE
+    inference.VALUES_PER_LINE = values_per_line  # whole lines, a shorter last line, one line
+    try:
+        bulk = inference._bulk_json_rows(text)
+    finally:
+        inference.VALUES_PER_LINE = default
     assert bulk is not None, text
     expected = general_path(text).data
     assert bulk.dtype == expected.dtype == np.float64
@@ -748,6 +759,9 @@ NOT_BULK = [
     pytest.param("[[1, 2], [ ]]", id="blank-row"),
     pytest.param("[[], []]", id="only-empty-rows"),
     pytest.param("[[1, 2], [3]]", id="ragged"),
+    pytest.param("[[1, 2], [3], [4, 5, 6]]", id="ragged-rows-adding-up"),
+    pytest.param("[[1, 2], [3, 4, 5], [6]]", id="ragged-rows-adding-up-over-two-lines"),
+    pytest.param("[[1, 2, 3], [4, 5, 6], [7], [8, 9, 10, 11]]", id="ragged-last-rows"),
     pytest.param("[[1, null]]", id="null"),
     pytest.param("[[true, 1]]", id="boolean"),
     pytest.param('[["1", 2]]', id="string"),
@@ -790,9 +804,13 @@ NOT_BULK = [
 
 
 @pytest.mark.usefixtures("bulk_lanes_everywhere")
+@pytest.mark.parametrize("values_per_line", [1, 4, 4096])
 @pytest.mark.parametrize("text", NOT_BULK)
-def test_bulk_json_reader_leaves_everything_else_to_json_loads(text: str) -> None:
+def test_bulk_json_reader_leaves_everything_else_to_json_loads(
+    text: str, values_per_line: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Nesting, empty rows, null, strings, NaN, odd spacing, other fields: the general path."""
+    monkeypatch.setattr(inference, "VALUES_PER_LINE", values_per_line)
     assert inference._bulk_json_rows(text) is None
     answer, expected = inference.input_fn(text, JSON), general_path(text)
     assert type(answer) is type(expected)
@@ -810,6 +828,17 @@ def test_bulk_json_reader_reads_lenient_spellings_as_numbers() -> None:
     np.testing.assert_array_equal(
         inference._bulk_json_rows("[[+1, .5], [5., 007]]"), [[1.0, 0.5], [5.0, 7.0]]
     )
+
+
+def test_bulk_json_reader_reads_wide_rows_and_declines_rows_its_counts_cannot_hold() -> None:
+    """Rows of 300 values are read; rows of 65,536 values or more (past the counts) go to json."""
+    wide = np.random.default_rng(4).normal(size=(3, 300)).round(2)
+    np.testing.assert_array_equal(inference._bulk_json_rows(json.dumps(wide.tolist())), wide)
+    widest = np.arange(2 * 65_536, dtype=np.float64).reshape(2, 65_536)
+    assert inference._bulk_json_rows(json.dumps(widest.tolist())) is None
+    # 65,537 values have as many commas, modulo 65536, as a row of one: the size tells them apart.
+    many = ", ".join(["0.5"] * 65_537)
+    assert inference._bulk_json_rows(f"[[1], [{many}], [2]]") is None
 
 
 def test_large_json_bodies_skip_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -852,6 +881,49 @@ def test_bulk_float_writer_is_for_large_finite_fractional_float_batches() -> Non
     assert inference._bulk_floats(np.where(np.arange(many.size) == 9, 3.0, many)) is None
     assert inference._bulk_floats(many.astype(np.float32)) is None
     assert inference._bulk_floats(many.reshape(-1, 2)) is None
+
+
+def awkward_floats() -> np.ndarray:
+    """200,000 fractional floats across the digit writer's range, and its hardest neighbours.
+
+    Log-uniform magnitudes from 1e-10 to 1e16, both signs; then the floats next to every power
+    of ten (where the exponent guess is one off) and of two (where the gap between floats
+    halves), and the range's own ends.
+    """
+    rng = np.random.default_rng(11)
+    values = 10.0 ** rng.uniform(-10, 16, 200_000) * rng.choice([-1.0, 1.0], 200_000)
+    edges = [10.0**k for k in range(-10, 17)] + [2.0**k for k in range(-33, 54)]
+    near = np.concatenate([np.nextafter(np.nextafter(edges, 0), 0), np.nextafter(edges, 0)])
+    near = np.concatenate([near, edges, np.nextafter(edges, np.inf), [1e-10, 9.999999999999998e15]])
+    values = np.concatenate([values, near, -near])
+    return values[
+        (np.floor(values) != values) & (np.abs(values) >= 1e-10) & (np.abs(values) < 1e16)
+    ]
+
+
+def test_bulk_float_writer_digits_read_back_as_the_same_floats() -> None:
+    """The numpy-computed 17 digits: 200,000 floats and the hardest ones come back bit for bit."""
+    values = awkward_floats()
+    written = inference._bulk_floats(values)
+    assert written is not None
+    assert re.fullmatch(r"(-?[1-9]\.[0-9]{16}e-?[0-9]+,)*-?[1-9]\.[0-9]{16}e-?[0-9]+", written)
+    assert np.asarray(json.loads(f"[{written}]")).tobytes() == values.tobytes()
+
+
+def test_bulk_float_writer_falls_back_to_17g_where_it_cannot_work_out_digits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Below 1e-10, or without wide long doubles: %.17g, which also reads back."""
+    values = np.random.default_rng(12).normal(size=inference.BULK_PREDICTIONS)
+    for tiny in (9.9e-11, -2.5e-11, 1e-300, 5e-324):
+        mixed = values.copy()
+        mixed[5] = tiny
+        written = inference._bulk_floats(mixed)
+        assert written == ",".join(format(value, ".17g") for value in mixed.tolist())
+    monkeypatch.setattr(inference, "_LONG_DOUBLE_IS_WIDE", False)
+    written = inference._bulk_floats(values)
+    assert written == ",".join(format(value, ".17g") for value in values.tolist())
+    assert np.asarray(json.loads(f"[{written}]")).tobytes() == values.tobytes()
 
 
 @settings(max_examples=300, derandomize=True, database=None, deadline=None)
@@ -902,6 +974,7 @@ def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
     rng = np.random.default_rng(5)
     valid = [
         json.dumps(rng.normal(size=(50, 4)).tolist()),
+        json.dumps(rng.normal(size=(1500, 3)).tolist()),  # a line of 1,365 rows, then 135
         json.dumps({"instances": rng.normal(size=(3, 7)).round(3).tolist()}),
         json.dumps(rng.integers(-(2**62), 2**62, size=(4, 3)).tolist(), separators=(",", ":")),
         "[[-0.0, 1e-310], [1.7976931348623157e308, 5e-324]]",
@@ -918,6 +991,36 @@ def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
     results = json.loads(completed.stdout)
     assert results[: len(valid)] == [[True, True]] * len(valid)
     assert results[len(valid) :] == [[False, False]] * len(declined)
+
+
+#: Runs in the runtime: writes the floats given (as float64 bytes) and reports the digit form's
+#: use and whether json.loads gives the same floats back.
+FLOATS_UNDER_THE_CONTAINERS_NUMPY = r"""
+import importlib.util, json, sys
+import numpy as np
+spec = importlib.util.spec_from_file_location("inference", sys.argv[1])
+inference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(inference)
+values = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float64)
+written = inference._bulk_floats(values)
+back = np.asarray(json.loads("[" + written + "]"), dtype=np.float64)
+json.dump([inference._decimal_digits(values) is not None, back.tobytes() == values.tobytes()],
+          sys.stdout)
+"""
+
+
+def test_the_bulk_float_writer_reads_back_under_the_containers_numpy(
+    runtime_python: Path,
+) -> None:
+    """In the 1.2-1 runtime (numpy 1.24, its long doubles): the digit form, read back exactly."""
+    completed = subprocess.run(
+        [str(runtime_python), "-c", FLOATS_UNDER_THE_CONTAINERS_NUMPY, str(INFERENCE_PATH)],
+        input=awkward_floats().tobytes(),
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(completed.stdout) == [True, True]
 
 
 def test_minus_zero_keeps_its_json_meaning_in_the_bulk_reader() -> None:

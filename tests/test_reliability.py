@@ -351,14 +351,26 @@ def mutated(text: str, data: st.DataObject) -> str:
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(body=bulk_bodies, wrapped=st.booleans(), data=st.data())
-@example(body="[[1, 2], [3, 4]]", wrapped=False, data=None)
-@example(body="[[1, 2], [3, 4]]", wrapped=True, data=None)
-@example(body="[[nan, 1], [2, 3]]", wrapped=False, data=None)  # JSON has no lower-case nan
-@example(body="[[1, 2]x[3, 4]]", wrapped=False, data=None)  # no comma between the rows
-@example(body="[[1, 2\n3, 4]]", wrapped=False, data=None)  # a line break splits a row
+@given(
+    body=bulk_bodies,
+    wrapped=st.booleans(),
+    data=st.data(),
+    values_per_line=st.sampled_from([1, 4, 4096]),
+)
+@example(body="[[1, 2], [3, 4]]", wrapped=False, data=None, values_per_line=4)
+@example(body="[[1, 2], [3, 4]]", wrapped=True, data=None, values_per_line=4)
+@example(body="[[1, 2], [3], [4, 5, 6]]", wrapped=False, data=None, values_per_line=4096)
+@example(
+    body="[[nan, 1], [2, 3]]", wrapped=False, data=None, values_per_line=4
+)  # JSON has no lower-case nan
+@example(
+    body="[[1, 2]x[3, 4]]", wrapped=False, data=None, values_per_line=4
+)  # no comma between the rows
+@example(
+    body="[[1, 2\n3, 4]]", wrapped=False, data=None, values_per_line=4
+)  # a line break splits a row
 def test_the_bulk_json_reader_never_raises_and_agrees_with_json_loads(
-    body: str, wrapped: bool, data: st.DataObject | None
+    body: str, wrapped: bool, data: st.DataObject | None, values_per_line: int
 ) -> None:
     """Forced onto any body, the bulk reader answers like json.loads, or gives way to it.
 
@@ -368,13 +380,13 @@ def test_the_bulk_json_reader_never_raises_and_agrees_with_json_loads(
     text = f'{{"instances": {body}}}' if wrapped else body
     if data is not None:
         text = mutated(text, data)
-    threshold = inference.BULK_JSON_CHARS
+    threshold, default = inference.BULK_JSON_CHARS, inference.VALUES_PER_LINE
     try:
-        inference.BULK_JSON_CHARS = 0
+        inference.BULK_JSON_CHARS, inference.VALUES_PER_LINE = 0, values_per_line
         bulk = inference._bulk_json_rows(text)
         forced = inference.input_fn(text, JSON)
     finally:
-        inference.BULK_JSON_CHARS = threshold
+        inference.BULK_JSON_CHARS, inference.VALUES_PER_LINE = threshold, default
     general = inference.input_fn(text, JSON)
     event("bulk reader: " + ("gave way" if bulk is None else "read the body"))
     if bulk is None:
