@@ -102,6 +102,8 @@ _BULK_JSON_START = re.compile(r'(\{[ \t\n\r]*"instances"[ \t\n\r]*:[ \t\n\r]*)?(
 _BULK_JSON_OBJECT_END = re.compile(r"\][ \t\n\r]*(\])[ \t\n\r]*\}\Z")
 #: The only bytes the rows of a bulk body may hold (no tab or line break: those go to json.loads).
 _BULK_JSON_BYTES = b"0123456789+-.eE, []"
+#: A whole "-0" (or "-00"), once the bulk reader has turned brackets into spaces and line breaks.
+_BULK_JSON_INTEGER_MINUS_ZERO = re.compile(rb"-0+[ ,\n]")
 
 
 class Rejection:
@@ -500,23 +502,23 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     rows = len(opens) - 1
     if rows < 1 or len(closes) != rows + 1 or closes[-1] != len(raw) - 1:
         return None
-    # Row i runs from opens[i + 1] to closes[i], and the next row opens right after "," or ", ".
-    # That rules out nesting and anything else between rows; np.loadtxt catches whatever is left
-    # inside a row.
-    gaps = opens[2:] - closes[:-2]
+    # Row i runs from opens[i + 1] to closes[i], and every next row opens right after "," or
+    # every one after ", " (a body that mixes them goes to json.loads). That rules out nesting
+    # and anything else between rows; np.loadtxt catches whatever is left inside a row.
     after = closes[:-2] + 1
-    if not (
-        (chars[after] == ord(",")).all()
-        and (
-            (gaps == 2) | ((gaps == 3) & (chars[np.minimum(after + 1, len(raw) - 1)] == ord(" ")))
-        ).all()
+    gap = int(opens[2] - after[0]) if rows > 1 else 1
+    if (
+        gap not in (1, 2)
+        or (opens[2:] - after != gap).any()
+        or (chars[after] != ord(",")).any()
+        or (gap == 2 and (chars[after + 1] != ord(" ")).any())
     ):
         return None
     if raw[closes[-2] + 1 : -1].strip(b" "):  # only spaces between the last row and "]"
         return None
     # Rows share lines below, so np.loadtxt cannot check their lengths: every row must have as
     # many commas as the first, counted up to the next row's "[" (so with the "," between rows).
-    # The counts wrap at 65536; the total, checked by the size of the result, is exact.
+    # The counts wrap at 65536; the size of the result, checked below, settles that.
     commas = np.equal(chars, ord(",")).view(np.uint8)
     counts = np.add.reduceat(commas, opens[1:], dtype=np.uint16)
     width = int(counts[0]) + (rows == 1)
@@ -538,19 +540,24 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
             cut = int(ends[-1]) + 1
             view = memoryview(raw)
             samples = np.concatenate((_loadtxt(view[:cut]), _loadtxt(view[cut:])), axis=None)
-    except ValueError:  # null, true, a string, an empty value
+    except ValueError:  # an empty or blank value ([], [1,,2]), or a malformed number (1e, --1, 1 2)
         return None
-    # One value per comma and one more: the size is exact when every count above is (each one
-    # is at least what it should be, modulo 65536). nan, inf and 1e999 keep JSON's own reading.
+    # np.loadtxt drops only empty lines, and every line here holds at least a bracket's space,
+    # so it reads one value per comma and one more. Each row's real count of commas is the
+    # checked count plus some multiple of 65536: the size is right only if every multiple is 0.
+    # nan, inf and 1e999 keep JSON's own reading.
     if samples.size != rows * width or not np.isfinite(samples).all():
         return None
     samples = samples.reshape(rows, width)
+    # "-0.0" and "-0e1" are -0.0 to json.loads too, but "-0" is the integer 0, so +0.0 (and
+    # "-00", which only the C parser reads, would be too): such a body goes to json.loads.
     zeros = samples == 0
-    if zeros.any() and np.signbit(samples[zeros]).any():
-        # "-0.0" and "-0e1" are -0.0 to json.loads too, but "-0" is the integer 0, so +0.0.
-        minus = np.flatnonzero((chars[:-2] == ord("-")) & (chars[1:-1] == ord("0")))
-        if np.isin(chars[minus + 2], np.frombuffer(b", \n", dtype=np.uint8)).any():
-            return None
+    if (
+        zeros.any()
+        and np.signbit(samples[zeros]).any()
+        and _BULK_JSON_INTEGER_MINUS_ZERO.search(raw)
+    ):
+        return None
     return samples
 
 
@@ -768,22 +775,26 @@ def _bulk_floats(values: np.ndarray) -> Optional[str]:
 
 #: 10**0 to 10**27 as long doubles: exact with a 64-bit significand, as 5**27 < 2**64.
 _POWERS_OF_TEN = np.longdouble(10) ** np.arange(28, dtype=np.longdouble)
-#: Whether long doubles carry at least 64 significant bits (x86-64: 64; aarch64: 113; else 53).
-_LONG_DOUBLE_IS_WIDE = np.finfo(np.longdouble).nmant >= 63
+#: Whether long doubles carry at least 64 significant bits (x86-64: 64; aarch64: 113; else 53),
+#: also in arithmetic (an x87 unit set to 53-bit precision would round 1 + 2**-63 to 1).
+_LONG_DOUBLE_IS_WIDE = bool(
+    np.finfo(np.longdouble).nmant >= 63 and np.longdouble(1) + np.longdouble(2) ** -63 != 1
+)
 
 
 def _decimal_digits(values: np.ndarray) -> Optional[np.ndarray]:
     """For each value, a 17-digit decimal that reads back as it: rows of (lead, 16 digits, exp).
 
-    ``lead.digits`` times ten to ``exp`` is within half a unit in the last place of the value,
-    so any correct reader rounds it back to the same float64. For fractional ``|x|`` from 1e-10,
-    ``y = |x| * 10**s`` with ``y`` in [1e16, 1e17) is computed in long double with one rounding
-    (``10**s`` is exact), so ``y`` is off by at most 1e17 * 2**-64 < 0.0055; rounded to the
-    integer ``D``, it is off by at most 0.5055, at most 5.06e-17 of ``y``. Half a unit in the
-    last place of a float64 is more than 2**-54 = 5.55e-17 of it: ``D * 10**-s`` reads back as
-    ``x``. None (use ``%.17g``) where long doubles are not wide enough or a value is below 1e-10.
+    For fractional ``|x|`` from 1e-10, ``y = |x| * 10**s`` with ``y`` in [1e16, 1e17) is
+    computed in long double with one rounding (``10**s`` is exact), so ``y`` is off by at most
+    1e17 * 2**-64 < 0.0055; rounded to the integer ``D``, it is off by at most 0.5055, at most
+    5.06e-17 of ``y``. Half the gap from a float64 to either neighbour is at least 2**-54 =
+    5.55e-17 of it (exactly that below a power of two, where the gap below is half as wide), so
+    ``D * 10**-s`` is strictly nearer ``x`` than any other float64: any correctly rounding reader
+    gets ``x`` back. None (use ``%.17g``) where long doubles are not wide enough or a value is
+    below 1e-10.
     """
-    size = np.abs(values)  # fractional, so below 2**53 < 1e16: a shift of at least 0
+    size = np.abs(values)  # fractional, so below 2**52: a shift of at least 1
     if not _LONG_DOUBLE_IS_WIDE or size.min() < 1e-10:
         return None
     shift = 16 - np.floor(np.log10(size)).astype(np.int64)  # log10 may be one off: fixed below

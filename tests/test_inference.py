@@ -779,6 +779,8 @@ NOT_BULK = [
     pytest.param("[[1, 2] 3]", id="number-after-last-row"),
     pytest.param("[[1] 3]", id="number-after-only-row"),
     pytest.param("[[1, 2],  [3, 4]]", id="two-spaces"),
+    pytest.param("[[1, 2],[3, 4], [5, 6]]", id="mixed-separators"),
+    pytest.param("[[1, 2],5[, 4]]", id="value-moved-out-of-a-row"),
     pytest.param("[[1, 2]] x", id="trailing-garbage"),
     pytest.param("[[1, 2]]]", id="extra-bracket"),
     pytest.param("[[1, 2], [3, 4]", id="truncated"),
@@ -796,6 +798,7 @@ NOT_BULK = [
     pytest.param('{"instances": [[1, 2]]\x1f}', id="odd-space-before-the-brace"),
     pytest.param("[[\x0b1, 2]]", id="odd-space-after-the-brackets"),
     pytest.param("[[-0, 1.5]]", id="integer-minus-zero"),
+    pytest.param("[[-00, 1.5], [2.5, 3.5]]", id="integer-minus-zero-with-a-leading-zero"),
     pytest.param('{"instances": [[1, 2]], "probabilities": true}', id="another-field"),
     pytest.param('{"rows": [[1, 2]]}', id="unknown-field"),
     pytest.param('[{"a": 1}]', id="records"),
@@ -894,7 +897,7 @@ def awkward_floats() -> np.ndarray:
     values = 10.0 ** rng.uniform(-10, 16, 200_000) * rng.choice([-1.0, 1.0], 200_000)
     edges = [10.0**k for k in range(-10, 17)] + [2.0**k for k in range(-33, 54)]
     near = np.concatenate([np.nextafter(np.nextafter(edges, 0), 0), np.nextafter(edges, 0)])
-    near = np.concatenate([near, edges, np.nextafter(edges, np.inf), [1e-10, 9.999999999999998e15]])
+    near = np.concatenate([near, edges, np.nextafter(edges, np.inf), [1e-10, 2.0**52 - 0.5]])
     values = np.concatenate([values, near, -near])
     return values[
         (np.floor(values) != values) & (np.abs(values) >= 1e-10) & (np.abs(values) < 1e16)
@@ -908,6 +911,11 @@ def test_bulk_float_writer_digits_read_back_as_the_same_floats() -> None:
     assert written is not None
     assert re.fullmatch(r"(-?[1-9]\.[0-9]{16}e-?[0-9]+,)*-?[1-9]\.[0-9]{16}e-?[0-9]+", written)
     assert np.asarray(json.loads(f"[{written}]")).tobytes() == values.tobytes()
+
+
+def test_the_digit_writers_powers_of_ten_are_exact() -> None:
+    """10**0 to 10**27 exactly (the error bound needs it): not rounded through float64."""
+    assert [int(power) for power in inference._POWERS_OF_TEN] == [10**k for k in range(28)]
 
 
 def test_bulk_float_writer_falls_back_to_17g_where_it_cannot_work_out_digits(
