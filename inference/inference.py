@@ -402,9 +402,7 @@ def _parse_csv(text: str) -> Union[Batch, Rejection]:
     else:  # bytes read faster, and a StringIO would hold 4 bytes per character
         source, encoding = io.BytesIO(raw), "ascii"
     try:
-        samples = np.loadtxt(
-            source, delimiter=",", dtype=np.float64, ndmin=2, comments=None, encoding=encoding
-        )
+        samples = _loadtxt(source, encoding)
     except ValueError as error:
         return Rejection(
             HTTPStatus.BAD_REQUEST,
@@ -534,12 +532,14 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     chars[ends] = ord("\n")
     chars[ends + 1] = ord(" ")
     try:
+        # ASCII bytes: a StringIO would hold 4 bytes per character.
         if rows % per_line == 0 or not len(ends):
-            samples = _loadtxt(raw)
+            samples = _loadtxt(io.BytesIO(raw), "ascii")
         else:  # np.loadtxt wants lines of one length: the last, shorter line is a second read
             cut = int(ends[-1]) + 1
             view = memoryview(raw)
-            samples = np.concatenate((_loadtxt(view[:cut]), _loadtxt(view[cut:])), axis=None)
+            head, tail = io.BytesIO(view[:cut]), io.BytesIO(view[cut:])
+            samples = np.concatenate((_loadtxt(head, "ascii"), _loadtxt(tail, "ascii")), axis=None)
     except ValueError:  # an empty or blank value ([], [1,,2]), or a malformed number (1e, --1, 1 2)
         return None
     # np.loadtxt drops only empty lines, and every line here holds at least a bracket's space,
@@ -561,15 +561,10 @@ def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
     return samples
 
 
-def _loadtxt(data: Any) -> np.ndarray:
-    """Comma-separated lines of ASCII numbers as a float64 matrix (np.loadtxt's C reader)."""
+def _loadtxt(source: Any, encoding: Optional[str]) -> np.ndarray:
+    """Lines of comma-separated numbers as a float64 matrix, by np.loadtxt's C reader."""
     return np.loadtxt(
-        io.BytesIO(data),  # ASCII bytes: a StringIO would hold 4 bytes per character
-        delimiter=",",
-        dtype=np.float64,
-        ndmin=2,
-        comments=None,
-        encoding="ascii",
+        source, delimiter=",", dtype=np.float64, ndmin=2, comments=None, encoding=encoding
     )
 
 
@@ -742,10 +737,9 @@ def _json_numbers(values: np.ndarray) -> Optional[str]:
     """
     if values.ndim != 1 or values.dtype.kind not in "iuf" or values.dtype.itemsize > 8:
         return None  # (a longdouble's tolist() gives numpy scalars, not Python floats)
-    if len(values) >= BULK_PREDICTIONS:
-        bulk = _bulk_floats(values)
-        if bulk is not None:
-            return "[%s]" % bulk
+    bulk = _bulk_floats(values)
+    if bulk is not None:
+        return "[%s]" % bulk
     text = repr(values.tolist())
     return None if "n" in text else text
 
