@@ -57,7 +57,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple, Protocol, cast
+from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, Protocol, cast
 
 from skdeploy.frameworks import FRAMEWORKS, Framework
 from skdeploy.pickle_policy import global_refusal, in_package
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "Compatibility",
+    "InspectionLimits",
     "PickleInspectionError",
     "PickleReport",
     "check_compatibility",
@@ -77,6 +78,31 @@ __all__ = [
 
 #: Largest decompressed pickle stream inspected (2 GiB); more is refused as a likely zip bomb.
 DEFAULT_MAX_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class InspectionLimits:
+    """Bounds on the work one inspection may do, set per stack by ``skdeploy:pickleLimits``.
+
+    Each refusal names the limit it hit and the setting key that raises it: ``maxStreamMb``
+    (decompressed bytes read, arrays included), ``maxOpcodes`` (pickle opcodes walked, which
+    bounds time), ``maxValues`` (values the walk holds at once on its stack, memo and
+    containers, which bounds memory) and ``maxNesting`` (open MARKs plus nested object-array
+    pickles).
+    """
+
+    max_stream_mb: int = 2048
+    max_opcodes: int = 20_000_000
+    max_values: int = 5_000_000
+    max_nesting: int = 1_000
+
+    #: The ``skdeploy:pickleLimits`` key of each field, for messages and the settings parser.
+    SETTING_KEYS: ClassVar[dict[str, str]] = {
+        "max_stream_mb": "maxStreamMb",
+        "max_opcodes": "maxOpcodes",
+        "max_values": "maxValues",
+        "max_nesting": "maxNesting",
+    }
 
 _CHUNK = 1 << 20  # bytes read at a time when skipping array data or decompressing
 _INLINE_LIMIT = 1 << 16  # longer bytes/text/int payloads are skipped, not kept in memory
