@@ -15,6 +15,8 @@ before any resource is declared, so a bad stack file never half-deploys.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -30,7 +32,9 @@ from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
 REGION_KEY: Final = "aws:region"
 SECRET: Final = "[secret]"  # noqa: S105 - the mask shown in place of a secret value
 
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+(\.[a-z0-9]+)+$")
+#: SageMaker's real-time hosting instance types, as data: where they come from and when is
+#: recorded in the file (botocore's ``ProductionVariantInstanceType`` enum).
+INSTANCE_TYPES_FILE: Final = Path(__file__).with_name("instance_types.json")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _IMAGE_URI = re.compile(
@@ -60,7 +64,13 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         f"`{DEFAULT_FRAMEWORK_VERSION}`",
         "one of " + ", ".join(f"`{v}`" for v in FRAMEWORKS),
     ),
-    SettingSpec("instanceType", "string", "`ml.m5.large`", "starts with `ml.`"),
+    SettingSpec(
+        "instanceType",
+        "string",
+        "`ml.m5.large`",
+        "a SageMaker real-time instance type listed in `skdeploy/instance_types.json` "
+        "(botocore's `ProductionVariantInstanceType`); also for variants and shadow",
+    ),
     SettingSpec("instanceCount", "integer", "`1`", "1 to 100 instances"),
     SettingSpec(
         "endpointName",
@@ -429,8 +439,59 @@ class _Problems:
         self.items: list[str] = []
 
     def add(self, key: str, value: object, rule: str) -> None:
-        shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        self.items.append(f"{CONFIG_NAMESPACE}:{key} = {shown!s}: {rule}")
+        self.items.append(f"{CONFIG_NAMESPACE}:{key} = {_shown(value)}: {rule}")
+
+
+#: Longest value echoed in a problem: a setting is short; a huge one is cut, not printed whole.
+_SHOWN_CHARS: Final = 200
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=str)
+        except (TypeError, ValueError):  # keys JSON cannot spell (dates, ...)
+            text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
+
+
+@functools.cache
+def instance_types() -> tuple[str, ...]:
+    """SageMaker's real-time hosting instance types (``skdeploy/instance_types.json``)."""
+    data = json.loads(INSTANCE_TYPES_FILE.read_text(encoding="utf-8"))
+    return tuple(data["instanceTypes"])
+
+
+def _instance_type_rule(value: object) -> str | None:
+    """Why ``value`` is not an instance type SageMaker hosts (None when it is one)."""
+    if not isinstance(value, str):
+        return "must be a string such as ml.m5.large"
+    known = instance_types()
+    if value in known:
+        return None
+    rule = "not a SageMaker real-time instance type"
+    if not value.startswith("ml."):
+        rule = "must start with `ml.`, e.g. ml.m5.large: " + rule
+    family = value.rsplit(".", 1)[0]
+    close = difflib.get_close_matches(value, known, n=3, cutoff=0.75)
+    sizes = sorted((t for t in known if t.rsplit(".", 1)[0] == family), key=_size_order)
+    close += [t for t in sizes if t not in close]
+    listed = f"skdeploy/{INSTANCE_TYPES_FILE.name} lists them all"
+    if close:
+        return f"{rule}; did you mean {', '.join(close[:8])}? ({listed})"
+    return f"{rule}, e.g. ml.m5.large ({listed})"
+
+
+def _size_order(instance_type: str) -> tuple[int, str]:
+    """medium, large, xlarge, 2xlarge, ..., 48xlarge: the order sizes grow in."""
+    size = instance_type.rsplit(".", 1)[-1]
+    steps = {"medium": 0, "large": 1, "xlarge": 2}
+    if size in steps:
+        return steps[size], size
+    times = re.match(r"\d+", size)
+    return (2 + int(times.group()), size) if times else (10_000, size)
 
 
 def _as_bool(value: object) -> bool | None:
@@ -504,8 +565,9 @@ def parse_settings(
         )
 
     instance_type = get("instanceType", "ml.m5.large")
-    if not isinstance(instance_type, str) or not _INSTANCE_TYPE.match(instance_type):
-        problems.add("instanceType", instance_type, "must start with `ml.`, e.g. ml.m5.large")
+    instance_type_rule = _instance_type_rule(instance_type)
+    if instance_type_rule is not None:
+        problems.add("instanceType", instance_type, instance_type_rule)
 
     count_raw = get("instanceCount", 1)
     instance_count = _as_int(count_raw)
@@ -545,7 +607,9 @@ def parse_settings(
         problems,
         get,
         project_dir,
-        instance_type=instance_type if isinstance(instance_type, str) else "ml.m5.large",
+        instance_type=instance_type
+        if isinstance(instance_type, str) and instance_type_rule is None
+        else "ml.m5.large",
         instance_count=instance_count or 1,
     )
     # Every model the endpoint runs (the variants, or the top-level one, and the shadow) shares
@@ -638,7 +702,7 @@ def _map(
         problems.add(key, value, "must be a map with keys " + ", ".join(fields))
         return None
     valid = True
-    for unknown in sorted(set(value) - set(fields)):
+    for unknown in sorted(set(value) - set(fields), key=str):
         problems.add(f"{key}.{unknown}", value[unknown], "unknown key; known: " + ", ".join(fields))
         valid = False
     parsed: dict[str, Any] = {}
@@ -942,8 +1006,9 @@ def _variant(
         "modelDir": _Field("model", _as_str, lambda v: bool(v), "a directory path"),
         "inferenceDir": _Field("inference", _as_str, lambda v: bool(v), "a directory path"),
         "modelFiles": _Field(None, _as_str_list, lambda v: len(v) > 0, "a non-empty list"),
+        # A string here; whether SageMaker hosts it is checked below, with suggestions.
         "instanceType": _Field(
-            instance_type, _as_str, lambda v: bool(_INSTANCE_TYPE.match(v)), "starts with `ml.`"
+            instance_type, _as_str, lambda v: True, "a string such as ml.m5.large"
         ),
         "instanceCount": _int_field(instance_count, 1, 100),
     }
@@ -951,6 +1016,10 @@ def _variant(
         fields["weight"] = _Field(1.0, _as_float, lambda v: v >= 0, "a weight >= 0")
     parsed = _map(problems, key, value, fields)
     if parsed is None:
+        return None
+    type_rule = _instance_type_rule(parsed["instanceType"])
+    if type_rule is not None:
+        problems.add(f"{key}.instanceType", parsed["instanceType"], type_rule)
         return None
     if parsed["name"] is None:
         problems.add(f"{key}.name", "(missing)", "every variant needs a name")
@@ -1130,35 +1199,172 @@ def read_stack_config(project_dir: Path, stack: str) -> dict[str, object]:
 
     Values are returned as Pulumi's engine would hand them to the program: namespaced keys,
     structured values kept as objects. A ``secure:`` value becomes :data:`SECRET`: the CLI never
-    needs (or decrypts) secrets.
+    needs (or decrypts) secrets. Both files are read by :func:`_load_yaml`'s rules (size, no
+    aliases, bounded nesting, no duplicate keys); every problem of both is raised at once.
     """
     path = stack_file(project_dir, stack)
     if not path.is_file():
         known = ", ".join(available_stacks(project_dir)) or "none"
         raise SettingsError(stack, [f"no stack file {path} (stacks found: {known})"])
+    problems: list[str] = []
     merged: dict[str, object] = {}
     project_file = project_dir / "Pulumi.yaml"
     if project_file.is_file():
-        project = _load_yaml(project_file, stack)
-        for key, decl in (project.get("config") or {}).items():
+        project = _config_section(project_file, _load_yaml(project_file, problems), problems)
+        for key, decl in project.items():
             full_key = key if ":" in key else f"{CONFIG_NAMESPACE}:{key}"
             if isinstance(decl, dict) and ("default" in decl or "value" in decl):
                 merged[full_key] = decl.get("value", decl.get("default"))
             elif not isinstance(decl, dict):
                 merged[full_key] = decl
-    for key, value in (_load_yaml(path, stack).get("config") or {}).items():
+    for key, value in _config_section(path, _load_yaml(path, problems), problems).items():
         merged[key] = SECRET if isinstance(value, dict) and "secure" in value else value
+    if problems:
+        raise SettingsError(stack, problems)
     return merged
 
 
-def _load_yaml(path: Path, stack: str) -> dict[str, Any]:
+#: Largest Pulumi.yaml or stack file read: settings are a few kilobytes; more is refused unread.
+MAX_SETTINGS_FILE_BYTES: Final = 1024 * 1024
+#: Deepest nesting of YAML collections accepted (the deepest real setting nests 3 levels).
+MAX_YAML_DEPTH: Final = 32
+
+
+class _YamlRefused(yaml.YAMLError):
+    """A construct the settings files do not accept (an alias, too deep a nesting)."""
+
+
+class _SettingsLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with bounds, for files anyone can change in a pull request.
+
+    - Aliases (``*name``, including ``<<: *name``) are refused: a few lines of nested aliases
+      expand into billions of values ("billion laughs") the moment anything walks them, and no
+      setting needs them.
+    - Collections nest at most :data:`MAX_YAML_DEPTH` deep (the composer recurses per level).
+    - Duplicate keys of a mapping, at any level, are recorded with both lines instead of the
+      last one silently winning (Pulumi's own YAML reader refuses them too).
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _YamlRefused(
+                f"line {event.start_mark.line + 1}: YAML aliases are not accepted "
+                f"(*{event.anchor}); write the value out"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _YamlRefused(
+                    f"line {mark.line + 1}: values are nested deeper than {MAX_YAML_DEPTH} levels"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[object, int] = {}
+        for key_node, _value in node.value:
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == "tag:yaml.org,2002:merge"
+            ):
+                continue
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in first_line:
+                    self.duplicates.append(
+                        f"duplicate key {key!r} on lines {first_line[key]} and {line}"
+                    )
+                else:
+                    first_line[key] = line
+            except TypeError:  # unhashable: the base class refuses it with its own message
+                continue
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
+    """A settings file as a mapping; on any problem, add it to ``problems`` and return {}."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SETTINGS_FILE_BYTES + 1)
+    except OSError as exc:
+        problems.append(f"{path} cannot be read: {exc.strerror or exc}")
+        return {}
+    if len(data) > MAX_SETTINGS_FILE_BYTES:
+        problems.append(
+            f"{path} is larger than {MAX_SETTINGS_FILE_BYTES // 1024**2} MiB: "
+            "not a settings file; refused unread"
+        )
+        return {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path} is not UTF-8 text (byte {exc.start})")
+        return {}
+    loader = _SettingsLoader(text)
+    try:
+        loaded = loader.get_single_data()
+    except _YamlRefused as exc:
+        problems.append(f"{path}: {exc}")
+        return {}
     except yaml.YAMLError as exc:
-        raise SettingsError(stack, [f"{path} is not valid YAML: {exc}"]) from None
-    if not isinstance(data, dict):
-        raise SettingsError(stack, [f"{path} must be a mapping with a config: section"])
-    return data
+        problems.append(f"{path} is not valid YAML: {exc}")
+        return {}
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        problems.extend(f"{path}: {d}; keep one" for d in loader.duplicates)
+        return {}
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        problems.append(f"{path} must be a mapping with a config: section, not {_kind(loaded)}")
+        return {}
+    return loaded
+
+
+def _kind(value: object) -> str:
+    """``a list``, ``a string``, ... for messages about a value of the wrong shape."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _config_section(path: Path, data: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The ``config:`` map of a loaded file, its keys strings; problems added, never raised."""
+    section = data.get("config")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        problems.append(
+            f"{path}: config: must be a map of keys to values (such as "
+            f"{CONFIG_NAMESPACE}:instanceType: ml.m5.large), not {_kind(section)}"
+        )
+        return {}
+    config: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(key, str):
+            config[key] = value
+        else:
+            problems.append(
+                f"{path}: config key {key!r} must be a string such as "
+                f"{CONFIG_NAMESPACE}:instanceType"
+            )
+    return config
 
 
 def load_stack_settings(project_dir: Path, stack: str) -> EndpointSettings:
