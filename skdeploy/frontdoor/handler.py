@@ -19,13 +19,18 @@ Response
     ``x-request-id``, the Lambda request id that the log line also carries. Errors are JSON:
 
     ====  =====================================================================================
-    400   no body, or a body that is not valid base64 (before invoking); or the model's own 400
+    400   a malformed event (before invoking): not an object, headers that are not a map of
+          strings, a ``content-type`` or ``accept`` that is not printable ASCII, a
+          ``requestContext`` or ``isBase64Encoded`` of the wrong type, no body, a body that is
+          not a string, not valid base64, or not valid Unicode (a lone surrogate); or the
+          model's own 400
     4xx   any 4xx of the model (``ModelError`` with ``OriginalStatusCode`` 400-499): its status
           and its JSON body (``OriginalMessage``), passed through; a non-JSON message is wrapped
           as ``{"error": ...}``
     413   a body over the payload limit (before invoking), or the service refusing its size
     429   throttled by SageMaker (``ThrottlingException`` and the like, or HTTP 429)
-    500   the function itself is misconfigured (no ``ENDPOINT_NAME``, a bad ``MAX_PAYLOAD_BYTES``)
+    500   the function itself is misconfigured (no ``ENDPOINT_NAME``, a bad ``MAX_PAYLOAD_BYTES``),
+          or failed in a way nothing above foresaw (the log names the exception's class only)
     502   the endpoint failed: a model 5xx, ``ModelNotReadyException``, ``ServiceUnavailable``,
           ``InternalFailure``, an unknown endpoint (``ValidationError``), access denied, no
           connection, a timeout, or an answer too large for Lambda's response limit
@@ -198,19 +203,76 @@ def _error(
     )
 
 
-def read_body(event: dict[str, Any]) -> bytes | Outcome:
+#: Request headers passed on to InvokeEndpoint; they must be printable ASCII (HTTP's own rule
+#: for what a client can send, and what botocore can put in a header without raising).
+FORWARDED_HEADERS: Final = ("content-type", "accept")
+
+
+@dataclass
+class Request:
+    """A well-formed request: the body as bytes and the headers the model gets."""
+
+    body: bytes
+    content_type: str
+    accept: str | None
+
+
+def _malformed(reason: str, code: str = "InvalidEvent", detail: str | None = None) -> Outcome:
+    return _error(400, reason, code, detail=detail)
+
+
+def _printable_ascii(value: str) -> bool:
+    return all(" " <= char <= "~" or char == "\t" for char in value)
+
+
+def read_request(event: Any) -> Request | Outcome:
+    """The request in an API Gateway event, or the 400 that says what is wrong with it.
+
+    API Gateway sends a dict with string headers, a string body and a boolean flag; anything
+    else (a test console, a direct ``lambda invoke``, another trigger) is answered, not raised.
+    """
+    if not isinstance(event, dict):
+        return _malformed(
+            "the request is not an API Gateway HTTP API event", detail=type(event).__name__
+        )
+    headers = event.get("headers")
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
+    ):
+        return _malformed("the request headers are malformed", "InvalidHeaders")
+    lower = {key.lower(): value for key, value in headers.items()}
+    for name in FORWARDED_HEADERS:
+        if not _printable_ascii(lower.get(name, "")):
+            return _malformed(f"the {name} header is not printable ASCII", "InvalidHeaders")
+    context = event.get("requestContext")
+    if context is not None and not isinstance(context, dict):
+        return _malformed("requestContext must be an object")
+    encoded = event.get("isBase64Encoded")
+    if encoded is not None and not isinstance(encoded, bool):
+        return _malformed("isBase64Encoded must be true or false")
+    body = read_body(event.get("body"), bool(encoded))
+    if isinstance(body, Outcome):
+        return body
+    return Request(body, lower.get("content-type") or CONTENT_JSON, lower.get("accept") or None)
+
+
+def read_body(body: Any, base64_encoded: bool) -> bytes | Outcome:
     """The request body as bytes, or the 400 for a missing or undecodable one."""
-    body = event.get("body")
     if body is None or body == "":
         return _error(400, "the request has no body", "MissingBody")
     if not isinstance(body, str):
         return _error(400, "the request body is not text", "InvalidBody")
-    if event.get("isBase64Encoded"):
+    if base64_encoded:
         try:
             return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError):  # ValueError: a character outside ASCII
             return _error(400, "the request body is not valid base64", "InvalidBase64")
-    return body.encode("utf-8")
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no bytes can carry it
+        return _error(400, "the request body is not valid Unicode text", "InvalidBody")
 
 
 def _model_error(exc: botocore.exceptions.ClientError) -> Outcome:
@@ -269,29 +331,24 @@ def classify_botocore_error(exc: botocore.exceptions.BotoCoreError) -> Outcome:
     return _error(502, REASON_UNAVAILABLE, code, detail=detail)
 
 
-def invoke(event: dict[str, Any], name: str) -> Outcome:
+def invoke(event: Any, name: str) -> Outcome:
     """Check the request, invoke the endpoint, and map what comes back."""
-    body = read_body(event)
-    if isinstance(body, Outcome):
-        return body
+    request = read_request(event)
+    if isinstance(request, Outcome):
+        return request
     limit = payload_limit()
-    if len(body) > limit:
+    if len(request.body) > limit:
         outcome = _error(413, f"the request body is larger than {limit} bytes", "PayloadTooLarge")
     else:
-        outcome = _invoke_endpoint(name, body, event.get("headers") or {})
-    outcome.bytes_in = len(body)
+        outcome = _invoke_endpoint(name, request)
+    outcome.bytes_in = len(request.body)
     return outcome
 
 
-def _invoke_endpoint(name: str, body: bytes, headers: dict[str, Any]) -> Outcome:
-    lower = {str(key).lower(): str(value) for key, value in headers.items()}
-    arguments = {
-        "EndpointName": name,
-        "Body": body,
-        "ContentType": lower.get("content-type") or CONTENT_JSON,
-    }
-    if lower.get("accept"):
-        arguments["Accept"] = lower["accept"]
+def _invoke_endpoint(name: str, request: Request) -> Outcome:
+    arguments = {"EndpointName": name, "Body": request.body, "ContentType": request.content_type}
+    if request.accept:
+        arguments["Accept"] = request.accept
     try:
         response = runtime_client().invoke_endpoint(**arguments)
         answer = response["Body"].read()
@@ -340,7 +397,7 @@ def api_response(outcome: Outcome, request_id: str) -> dict[str, Any]:
     }
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda entry point for ``POST /predict``; always answers, and logs one line."""
     started = time.perf_counter()
     request_id = str(getattr(context, "aws_request_id", "") or "")
@@ -350,6 +407,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome = invoke(event, name)
     except Misconfigured as exc:
         outcome = _error(500, "the service is misconfigured", "Misconfigured", detail=str(exc))
+    except Exception as exc:  # a fault of this function: still an answer, and a log line
+        # Only the class goes to the log: the message of an unforeseen error may quote the body.
+        outcome = _error(500, "the front door failed", type(exc).__name__)
     response = api_response(outcome, request_id)
     if len(json.dumps(response)) > LAMBDA_RESPONSE_LIMIT_BYTES:
         too_large = _error(502, REASON_TOO_LARGE_ANSWER, "ResponseTooLarge")
@@ -360,13 +420,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return response
 
 
-def log_request(
-    outcome: Outcome, request_id: str, event: dict[str, Any], name: str, seconds: float
-) -> None:
+def _api_request_id(event: Any) -> str | None:
+    """API Gateway's request id, when the event carries one."""
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    value = context.get("requestId") if isinstance(context, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def log_request(outcome: Outcome, request_id: str, event: Any, name: str, seconds: float) -> None:
     """One JSON line on stdout, which Lambda sends to CloudWatch Logs; no bodies."""
     record: dict[str, Any] = {
         "requestId": request_id,
-        "apiRequestId": (event.get("requestContext") or {}).get("requestId"),
+        "apiRequestId": _api_request_id(event),
         "endpoint": name,
         "status": outcome.status,
         "latencyMs": round(seconds * 1000.0, 1),
