@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 import yaml
@@ -178,6 +179,16 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "boolean",
         "`false`",
         "`true` accepts a new endpoint (downtime) when switching between serverless and instances",
+    ),
+    SettingSpec(
+        "productionOverrides",
+        "list of strings",
+        "none: a production stack needs all three",
+        "requirements a production stack (named `prod*`, as the policy pack's rule, or tagged "
+        "`environment: prod` or `production`) goes without, knowingly: `protect` waives "
+        "`protect: true`, `deployment` waives a `deployment` map (blue/green updates that roll "
+        "back on alarms), `autoscaling` waives an `autoscaling` map; a production stack missing "
+        "one that is not listed here is refused; no effect on other stacks",
     ),
     SettingSpec(
         "variants",
@@ -358,6 +369,8 @@ class EndpointSettings:
     api: ApiSettings | None = None
     variants: tuple[VariantSettings, ...] = ()
     shadow: VariantSettings | None = None
+    #: Requirements of a production stack it goes without (``productionOverrides``).
+    production_overrides: frozenset[str] = frozenset()
     #: The variant a single-model view of the stack serves (set by :meth:`only_variant`): a
     #: local server answers as this variant.
     serving_variant: str = DEFAULT_VARIANT
@@ -637,6 +650,8 @@ def parse_settings(
     production = _production(
         problems, get, network_isolation=isolation_raw is not None and bool(network_isolation)
     )
+    overrides = _production_overrides(problems, get("productionOverrides"))
+    _production_requirements(problems, get, stack=stack, tags=tags, overrides=overrides)
 
     if problems.items:
         raise SettingsError(stack, problems.items)
@@ -665,7 +680,93 @@ def parse_settings(
         allow_version_skew=bool(allow_version_skew),
         variants=variants,
         shadow=shadow,
+        production_overrides=overrides,
         **production,
+    )
+
+
+#: What a production stack must have, by the name ``productionOverrides`` waives it with, and
+#: what goes wrong without it.
+PRODUCTION_REQUIREMENTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "protect": f"{CONFIG_NAMESPACE}:protect is not true (`pulumi destroy` would delete the "
+        "endpoint and its bucket)",
+        "deployment": f"{CONFIG_NAMESPACE}:deployment is not set (an update is not blue/green and "
+        "does not roll back on errors or latency)",
+        "autoscaling": f"{CONFIG_NAMESPACE}:autoscaling is not set (capacity does not follow load "
+        "and a lost instance is not replaced by scaling)",
+    }
+)
+#: Values of the ``environment`` tag that make a stack a production one, whatever its name.
+PRODUCTION_ENVIRONMENTS: Final = ("prod", "production")
+
+
+def production_reason(stack: str, tags: Mapping[str, str]) -> str | None:
+    """Why ``stack`` is a production stack, or None.
+
+    A stack named ``prod...`` (the policy pack's prod rule uses the same test) or tagged
+    ``environment: prod``/``production`` (any case) is one.
+    """
+    if stack.lower().startswith("prod"):
+        return f"stack name {stack!r}"
+    for key, value in tags.items():
+        if key.lower() == "environment" and value.lower() in PRODUCTION_ENVIRONMENTS:
+            return f"tag {key}: {value}"
+    return None
+
+
+def _production_overrides(problems: _Problems, value: object) -> frozenset[str]:
+    value = _as_object(value)
+    if value is None:
+        return frozenset()
+    known = ", ".join(PRODUCTION_REQUIREMENTS)
+    if not isinstance(value, list):
+        problems.add(
+            "productionOverrides", value, f"must be a list of requirements to waive: {known}"
+        )
+        return frozenset()
+    overrides: set[str] = set()
+    for item in value:
+        if not isinstance(item, str) or item not in PRODUCTION_REQUIREMENTS:
+            problems.add(
+                "productionOverrides", value, f"unknown requirement {item!r}; known: {known}"
+            )
+        elif item in overrides:
+            problems.add("productionOverrides", value, f"lists {item} twice")
+        else:
+            overrides.add(item)
+    return frozenset(overrides)
+
+
+def _production_requirements(
+    problems: _Problems,
+    get: Callable[..., object],
+    *,
+    stack: str,
+    tags: Mapping[str, str],
+    overrides: frozenset[str],
+) -> None:
+    """A production stack has protect, deployment guardrails and autoscaling, or waives them.
+
+    Presence is judged on the raw values: a present but invalid ``deployment`` is reported by
+    its own rule, not again here as missing.
+    """
+    reason = production_reason(stack, tags)
+    if reason is None:
+        return
+    present = {
+        "protect": _as_bool(get("protect", False)) is True,
+        "deployment": get("deployment") is not None,
+        "autoscaling": get("autoscaling") is not None,
+    }
+    missing = [r for r in PRODUCTION_REQUIREMENTS if not present[r] and r not in overrides]
+    if not missing:
+        return
+    lacks = "; ".join(PRODUCTION_REQUIREMENTS[r] for r in missing)
+    problems.items.append(
+        f"stack {stack!r} is a production stack ({reason}) and lacks {len(missing)} "
+        f"safeguard(s): {lacks}. Set them, or waive each one knowingly by listing it in "
+        f"{CONFIG_NAMESPACE}:productionOverrides (here: [{', '.join(missing)}])"
     )
 
 

@@ -137,6 +137,8 @@ def test_dropping_auto_rollback_replaces_the_endpoint(project: Path) -> None:
     path = project / "stacks" / "Pulumi.prod.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     del data["config"]["skdeploy:deployment"]
+    # A production stack without deployment guardrails must say so (the settings' prod rule).
+    data["config"]["skdeploy:productionOverrides"] = ["deployment"]
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     diff = diff_plans(base, build_plan(project, "prod", previous=base))
     (endpoint,) = [c for c in diff.resources if c.resource.type == ENDPOINT]

@@ -335,3 +335,109 @@ def test_the_instance_table_is_botocores_production_variant_enum() -> None:
     assert "ProductionVariantInstanceType" in data["source"]["shape"]
     assert len(table) == len(set(table))
     assert "ml.m5.large" in table  # the documented default
+
+
+# --- Finding 10: a production stack needs its guardrails, or a named override -----------------
+
+#: A prod stack file that is valid in every other respect: two instances, no guardrails.
+BARE_PROD = BASE + (
+    "  skdeploy:instanceType: ml.c5.xlarge\n"
+    "  skdeploy:instanceCount: 2\n"
+    "  skdeploy:protect: false\n"
+)
+GUARDRAILS = (
+    "  skdeploy:protect: true\n"
+    "  skdeploy:deployment: {strategy: canary}\n"
+    "  skdeploy:autoscaling: {min: 2, max: 4}\n"
+)
+
+
+def test_a_prod_stack_without_guardrails_is_refused_naming_each_and_the_override(
+    project: Path,
+) -> None:
+    """protect false, no deployment and no autoscaling: one problem lists all three."""
+    write_stack(project, "prod", BARE_PROD)
+    with pytest.raises(SettingsError) as caught:
+        load_stack_settings(project, "prod")
+    (problem,) = caught.value.problems
+    for requirement in ("protect", "deployment", "autoscaling"):
+        assert f"skdeploy:{requirement}" in problem
+    assert "skdeploy:productionOverrides" in problem
+    assert "stack name 'prod'" in problem
+    output = assert_cli_refuses(project, "prod", "skdeploy:productionOverrides")
+    assert output.count("skdeploy:productionOverrides") == 1
+
+
+def test_a_stack_tagged_environment_prod_is_prod_too(project: Path) -> None:
+    """Whatever its name, a stack tagged ``environment: prod`` is held to the prod rule."""
+    write_stack(project, "eu-live", BARE_PROD + "  skdeploy:tags: {environment: Production}\n")
+    message = refusal(project, "eu-live")
+    assert "tag environment: Production" in message
+    assert "skdeploy:productionOverrides" in message
+
+
+@pytest.mark.parametrize("stack", ["prod-eu", "production", "PROD"])
+def test_prod_named_stacks_match_the_policy_pack(project: Path, stack: str) -> None:
+    """Names the policy pack's prod rule covers (``prod*``) are prod here as well."""
+    write_stack(project, stack, BARE_PROD)
+    assert "skdeploy:productionOverrides" in refusal(project, stack)
+
+
+def test_each_override_waives_only_its_requirement(project: Path) -> None:
+    """Overriding protect and autoscaling leaves deployment, alone, in the refusal."""
+    write_stack(
+        project, "prod", BARE_PROD + "  skdeploy:productionOverrides: [protect, autoscaling]\n"
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_stack_settings(project, "prod")
+    (problem,) = caught.value.problems
+    assert "skdeploy:deployment" in problem
+    assert "skdeploy:protect" not in problem
+    assert "skdeploy:autoscaling" not in problem
+
+
+def test_overriding_every_requirement_is_accepted(project: Path) -> None:
+    """Every requirement waived by name: the stack loads and the static check passes."""
+    requirements = settings_module.PRODUCTION_REQUIREMENTS
+    overrides = "[" + ", ".join(requirements) + "]"
+    write_stack(project, "prod", BARE_PROD + f"  skdeploy:productionOverrides: {overrides}\n")
+    settings = load_stack_settings(project, "prod")
+    assert settings.production_overrides == frozenset(requirements)
+    done = check_static(project, "prod")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_prod_stack_with_its_guardrails_passes(project: Path) -> None:
+    """protect, deployment and autoscaling set: no override needed."""
+    write_stack(project, "prod", BARE_PROD.replace("  skdeploy:protect: false\n", "") + GUARDRAILS)
+    assert load_stack_settings(project, "prod").protect is True
+    done = check_static(project, "prod")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_non_prod_stacks_need_no_guardrails(project: Path) -> None:
+    """The same bare stack named staging, tagged staging, is fine."""
+    write_stack(project, "staging", BARE_PROD + "  skdeploy:tags: {environment: staging}\n")
+    assert load_stack_settings(project, "staging").protect is False
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("[protect, backups]", "unknown requirement 'backups'"),
+        ("protect", "must be a list"),
+        ("[protect, protect]", "lists protect twice"),
+    ],
+)
+def test_bad_overrides_are_refused(project: Path, value: str, fragment: str) -> None:
+    """An override names known requirements, once each, as a list."""
+    write_stack(project, "prod", BASE + GUARDRAILS + f"  skdeploy:productionOverrides: {value}\n")
+    message = refusal(project, "prod")
+    assert "skdeploy:productionOverrides" in message
+    assert fragment in message
+
+
+def test_the_committed_prod_stack_needs_no_override() -> None:
+    """The repository's own prod stack meets every requirement by itself."""
+    settings = load_stack_settings(REPO, "prod")
+    assert settings.production_overrides == frozenset()
