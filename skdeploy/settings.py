@@ -29,6 +29,7 @@ import yaml
 
 from skdeploy.constants import CONFIG_NAMESPACE, DEFAULT_VARIANT, REQUIREMENTS_FILE
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
+from skdeploy.pickle_inspect import InspectionLimits
 
 REGION_KEY: Final = "aws:region"
 SECRET: Final = "[secret]"  # noqa: S105 - the mask shown in place of a secret value
@@ -43,6 +44,32 @@ _IMAGE_URI = re.compile(
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
 _MODEL_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+#: Highest value a stack may give each ``pickleLimits`` member (InspectionLimits field names):
+#: far above any real model, low enough that a typo cannot switch a bound off.
+PICKLE_LIMIT_CEILINGS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "max_stream_mb": 65_536,  # 64 GiB of decompressed pickle stream
+        "max_opcodes": 2_000_000_000,
+        "max_values": 500_000_000,
+        "max_nesting": 10_000,
+    }
+)
+
+
+def _pickle_limits_rule() -> str:
+    """The settings-table rule of ``pickleLimits``, from InspectionLimits' keys and defaults."""
+    defaults = InspectionLimits()
+    members = ", ".join(
+        f"{key}: 1-{PICKLE_LIMIT_CEILINGS[name]} ({getattr(defaults, name)})"
+        for name, key in InspectionLimits.SETTING_KEYS.items()
+    )
+    return (
+        f"`{{{members}}}`: bounds on the pickle inspection of the stack's model files "
+        "(decompressed stream in MB, opcodes walked, values held at once, nesting); raise one "
+        "when a refusal names it"
+    )
 
 
 @dataclass(frozen=True)
@@ -214,6 +241,12 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         "(20)}}`: an HTTPS `POST /predict` in front of the endpoint (API Gateway + Lambda)",
     ),
     SettingSpec(
+        "pickleLimits",
+        "map",
+        "the inspector's defaults",
+        _pickle_limits_rule(),
+    ),
+    SettingSpec(
         "tags",
         "map of strings",
         "`{}`",
@@ -369,6 +402,8 @@ class EndpointSettings:
     api: ApiSettings | None = None
     variants: tuple[VariantSettings, ...] = ()
     shadow: VariantSettings | None = None
+    #: Bounds of the pickle inspection of this stack's model files (``pickleLimits``).
+    pickle_limits: InspectionLimits = field(default_factory=InspectionLimits)
     #: Requirements of a production stack it goes without (``productionOverrides``).
     production_overrides: frozenset[str] = frozenset()
     #: The variant a single-model view of the stack serves (set by :meth:`only_variant`): a
@@ -650,6 +685,7 @@ def parse_settings(
     production = _production(
         problems, get, network_isolation=isolation_raw is not None and bool(network_isolation)
     )
+    pickle_limits = _pickle_limits(problems, get("pickleLimits"))
     overrides = _production_overrides(problems, get("productionOverrides"))
     _production_requirements(problems, get, stack=stack, tags=tags, overrides=overrides)
 
@@ -681,7 +717,30 @@ def parse_settings(
         variants=variants,
         shadow=shadow,
         production_overrides=overrides,
+        pickle_limits=pickle_limits,
         **production,
+    )
+
+
+def _pickle_limits(problems: _Problems, value: object) -> InspectionLimits:
+    """``pickleLimits``: each member a whole number from 1 to its ceiling; defaults otherwise."""
+    defaults = InspectionLimits()
+    parsed = _map(
+        problems,
+        "pickleLimits",
+        value,
+        {
+            key: _int_field(getattr(defaults, name), 1, PICKLE_LIMIT_CEILINGS[name])
+            for name, key in InspectionLimits.SETTING_KEYS.items()
+        },
+    )
+    if parsed is None:
+        return defaults
+    return InspectionLimits(
+        **{
+            name: getattr(defaults, name) if parsed[key] is None else parsed[key]
+            for name, key in InspectionLimits.SETTING_KEYS.items()
+        }
     )
 
 

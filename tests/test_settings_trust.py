@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from skdeploy import settings as settings_module
-from skdeploy.settings import SettingsError, load_stack_settings
+from skdeploy.pickle_inspect import InspectionLimits
+from skdeploy.settings import SETTINGS, SettingsError, load_stack_settings
 from tests.support import REPO, copy_project
+from tests.test_settings import documented_defaults
 
 #: A valid, non-prod stack's keys, to which each test adds the one thing it is about.
 BASE = "config:\n  aws:region: eu-west-1\n"
@@ -441,3 +443,52 @@ def test_the_committed_prod_stack_needs_no_override() -> None:
     """The repository's own prod stack meets every requirement by itself."""
     settings = load_stack_settings(REPO, "prod")
     assert settings.production_overrides == frozenset()
+
+
+# --- pickleLimits ---------------------------------------------------------------------------
+
+
+def test_pickle_limits_default_to_the_inspectors_defaults(project: Path) -> None:
+    """No ``pickleLimits``: exactly ``InspectionLimits()``."""
+    write_stack(project, "plain", BASE)
+    assert load_stack_settings(project, "plain").pickle_limits == InspectionLimits()
+
+
+def test_pickle_limits_are_parsed_member_by_member(project: Path) -> None:
+    """Each member given replaces its default; the others keep theirs."""
+    write_stack(
+        project, "raised", BASE + "  skdeploy:pickleLimits: {maxStreamMb: 4096, maxNesting: 50}\n"
+    )
+    limits = load_stack_settings(project, "raised").pickle_limits
+    assert limits == InspectionLimits(max_stream_mb=4096, max_nesting=50)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("{maxStreamMb: 0}", "pickleLimits.maxStreamMb"),
+        ("{maxOpcodes: -5}", "pickleLimits.maxOpcodes"),
+        ("{maxValues: many}", "pickleLimits.maxValues"),
+        ("{maxNesting: 1.5}", "pickleLimits.maxNesting"),
+        ("{maxNesting: true}", "pickleLimits.maxNesting"),
+        ("{maxStreamMb: 100000000}", "pickleLimits.maxStreamMb"),
+        ("{maxBytes: 10}", "pickleLimits.maxBytes"),
+        ("[1, 2]", "pickleLimits"),
+    ],
+)
+def test_bad_pickle_limits_are_refused(project: Path, value: str, fragment: str) -> None:
+    """Zero, negative, non-integer, absurd or unknown members are refused by name."""
+    write_stack(project, "limits", BASE + f"  skdeploy:pickleLimits: {value}\n")
+    message = refusal(project, "limits")
+    assert f"skdeploy:{fragment}" in message
+    assert_cli_refuses(project, "limits", fragment)
+
+
+def test_the_documented_pickle_limits_are_the_inspectors_defaults() -> None:
+    """The settings table's ``pickleLimits`` row names every member with its real default."""
+    (spec,) = [s for s in SETTINGS if s.key == "pickleLimits"]
+    documented = documented_defaults(spec.rule)
+    defaults = InspectionLimits()
+    assert {key: int(text) for key, text in documented.items()} == {
+        key: getattr(defaults, name) for name, key in InspectionLimits.SETTING_KEYS.items()
+    }
