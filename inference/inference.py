@@ -22,7 +22,12 @@ Why the handlers never raise for bad input
     a werkzeug ``Response``: the container's transformer hands any non-tuple result straight to
     Flask, which keeps its status code.
 
-Request (Content-Type; parameters such as ``charset`` are allowed, types are case-insensitive)
+Request (Content-Type; types and parameter names are case-insensitive)
+    ``charset``: CSV may be UTF-8 (the default), US-ASCII, ISO-8859-1, windows-1252, UTF-16 or
+    UTF-32 (any name Python's codecs give these, such as ``UTF8`` or ``latin-1``); JSON is UTF-8
+    (RFC 8259), so only ``utf-8`` or ``us-ascii``; ``.npy`` is binary and takes none. Any other
+    charset, an empty one, or ``charset`` given twice is a 415. Other parameters are ignored,
+    except ``probabilities`` (below).
     ``text/csv``
         One sample per line, numbers separated by commas, no header. Always 2-D: a single line
         is one sample, never a column of features.
@@ -65,6 +70,7 @@ Status codes
 """
 
 import codecs
+import contextlib
 import csv
 import functools
 import glob
@@ -85,6 +91,30 @@ logger = logging.getLogger(__name__)
 JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
+#: Charsets a CSV body may be sent in, as Python codec names (``codecs.lookup`` maps the aliases
+#: clients write, such as ``UTF8``, ``latin-1``, ``windows-1252``, to these). An allow-list: Python
+#: also knows codecs that are not charsets at all (``idna``, ``unicode_escape``, ``rot13``...).
+CSV_CHARSETS = (
+    "utf-8",
+    "ascii",
+    "iso8859-1",
+    "cp1252",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-32-le",
+    "utf-32-be",
+)
+#: What a charset name is made of (IANA's registered names use no other characters).
+_CHARSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,39}\Z")
+#: JSON is UTF-8 (RFC 8259, section 8.1); US-ASCII is a subset of it.
+JSON_CHARSETS = ("utf-8", "ascii")
+#: The names the 415 message suggests.
+CHARSET_NAMES = {
+    CSV: ("utf-8", "us-ascii", "iso-8859-1", "windows-1252", "utf-16", "utf-32"),
+    JSON: ("utf-8", "us-ascii"),
+}
 #: Response types in the order a wildcard (``*/*``) prefers them.
 RESPONSE_TYPES = (JSON, CSV, NPY)
 MODEL_SUFFIX = ".joblib"
@@ -192,23 +222,14 @@ def input_fn(body: Union[str, bytes], content_type: Optional[str]) -> Union[Batc
     """
     if content_type == JSON and isinstance(body, str):  # the usual request: nothing else to read
         return _parse_json(body) if body.strip() else Rejection(HTTPStatus.BAD_REQUEST, EMPTY)
-    media_type, params = _parse_media_type(content_type or JSON)
-    if media_type not in (JSON, CSV, NPY):
-        return Rejection(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Type %r; send %s" % (content_type, ", ".join((JSON, CSV, NPY))),
-        )
-    probabilities = _flag(params["probabilities"]) if "probabilities" in params else False
-    if probabilities is None:
-        return Rejection(
-            HTTPStatus.BAD_REQUEST,
-            "Content-Type parameter probabilities must be true or false, got %r"
-            % params["probabilities"],
-        )
+    request_type = _request_type(content_type or JSON)
+    if isinstance(request_type, Rejection):
+        return request_type
+    media_type, encoding, probabilities = request_type
     if media_type == NPY:
         parsed = _parse_npy(body)
     else:
-        text = _decode(body, params.get("charset", "utf-8"))
+        text = _decode(body, encoding)
         if isinstance(text, Rejection):
             return text
         if not text.strip():
@@ -292,18 +313,87 @@ def output_fn(prediction: Union[Prediction, Rejection], accept: Optional[str]) -
 # --- Content negotiation ------------------------------------------------------------------------
 
 
+def _split_media_type(value: str) -> Tuple[str, List[Tuple[str, str]]]:
+    """``type/subtype; key=value; ...`` as the lower-cased type and its (key, value) pairs.
+
+    Keys are lower-cased; a value loses the spaces and double quotes around it.
+    """
+    parts = value.split(";")
+    pairs = []
+    for part in parts[1:]:
+        key, _, val = part.partition("=")
+        pairs.append((key.strip().lower(), val.strip().strip('"')))
+    return parts[0].strip().lower(), pairs
+
+
 @functools.lru_cache(maxsize=256)
 def _parse_media_type(value: str) -> Tuple[str, Dict[str, str]]:
     """Split ``type/subtype; key=value`` into a lower-cased type and its parameters.
 
     Cached per header value (clients send the same few); callers must not change the dict.
     """
-    parts = value.split(";")
-    params = {}
-    for part in parts[1:]:
-        key, _, val = part.partition("=")
-        params[key.strip().lower()] = val.strip().strip('"')
-    return parts[0].strip().lower(), params
+    media_type, pairs = _split_media_type(value)
+    return media_type, dict(pairs)
+
+
+@functools.lru_cache(maxsize=256)
+def _request_type(content_type: str) -> Union[Tuple[str, str, bool], Rejection]:
+    """What a request Content-Type asks for: (media type, codec name, probabilities flag).
+
+    Or the Rejection for an unsupported type, charset or parameter. Cached per header value, so
+    the common request pays one dictionary lookup for all of it; the Rejection is never changed.
+    """
+    media_type, pairs = _split_media_type(content_type)
+    if media_type not in (JSON, CSV, NPY):
+        return Rejection(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported Content-Type %r; send %s" % (content_type, ", ".join((JSON, CSV, NPY))),
+        )
+    names = [key for key, _ in pairs]
+    params = dict(pairs)
+    for name, status in (
+        ("charset", HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+        ("probabilities", HTTPStatus.BAD_REQUEST),
+    ):
+        if names.count(name) > 1:
+            return Rejection(
+                status, "Content-Type parameter %s is given %d times" % (name, names.count(name))
+            )
+    probabilities = _flag(params["probabilities"]) if "probabilities" in params else False
+    if probabilities is None:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            "Content-Type parameter probabilities must be true or false, got %r"
+            % params["probabilities"],
+        )
+    encoding = "utf-8"
+    if "charset" in params:
+        charset = _charset(media_type, params["charset"])
+        if isinstance(charset, Rejection):
+            return charset
+        encoding = charset
+    return media_type, encoding, probabilities
+
+
+def _charset(media_type: str, charset: str) -> Union[str, Rejection]:
+    """The codec name for a charset parameter, if ``media_type`` may be sent in it."""
+    if media_type == NPY:
+        return Rejection(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "%s is binary and takes no charset, got charset %r" % (NPY, charset),
+        )
+    allowed = JSON_CHARSETS if media_type == JSON else CSV_CHARSETS
+    name = None
+    if _CHARSET_NAME.match(charset):  # Python's lookup would also take "'utf-8'" or "utf 8!"
+        with contextlib.suppress(LookupError):
+            name = codecs.lookup(charset).name  # one name for every alias: UTF8, latin-1, ...
+    if name not in allowed:
+        return Rejection(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported charset %r for %s; send %s"
+            % (charset, media_type, " or ".join(CHARSET_NAMES[media_type])),
+        )
+    return name
 
 
 def _flag(value: str) -> Optional[bool]:
@@ -363,20 +453,14 @@ def _refused(candidate: str, refused: "set[str]", offered: "set[str]") -> bool:
 # --- Parsing ------------------------------------------------------------------------------------
 
 
-def _decode(body: Union[str, bytes], charset: str) -> Union[str, Rejection]:
-    """Bytes to text with the request's charset (utf-8 by default; a BOM is dropped)."""
+def _decode(body: Union[str, bytes], encoding: str) -> Union[str, Rejection]:
+    """Bytes to text with the codec :func:`_request_type` chose (a BOM is dropped)."""
     if isinstance(body, str):
         return body
     try:
-        codec = codecs.lookup(charset)
-    except LookupError:
-        return Rejection(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported charset %r" % charset)
-    try:
-        text = bytes(body).decode(codec.name)
-    except LookupError:  # codecs.lookup also finds rot13, base64, zlib...: not text encodings
-        return Rejection(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported charset %r" % charset)
-    except UnicodeError as error:  # UnicodeDecodeError, or a codec refusing the bytes (idna)
-        return Rejection(HTTPStatus.BAD_REQUEST, "body is not valid %s: %s" % (charset, error))
+        text = bytes(body).decode(encoding)
+    except UnicodeError as error:
+        return Rejection(HTTPStatus.BAD_REQUEST, "body is not valid %s: %s" % (encoding, error))
     return text[1:] if text.startswith("\ufeff") else text
 
 

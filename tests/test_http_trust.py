@@ -15,6 +15,7 @@ with ``http.client`` or, where a client would send the whole body first, a raw s
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import sys
@@ -26,6 +27,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from skdeploy.frontdoor import handler
+from tests.conftest import LocalEndpoint
+from tests.support import load_inference
 from tests.test_frontdoor import LambdaContext, api_event, closed_port_url, set_environment
 
 pytestmark = pytest.mark.skipif(
@@ -166,3 +169,125 @@ def test_a_base64_body_and_a_missing_flag_are_still_read(no_endpoint: Stubber) -
 def answer(body: bytes) -> dict[str, Any]:
     """An InvokeEndpoint answer as botocore parses it."""
     return {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": JSON}
+
+
+# --- HTTP helpers --------------------------------------------------------------------------------
+
+
+def http_call(
+    endpoint: LocalEndpoint,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a new connection: status, headers (lower-case names), body."""
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return (
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            response.read(),
+        )
+    finally:
+        connection.close()
+
+
+def assert_json_error(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    assert headers["content-type"].split(";")[0].strip() == JSON, (headers, body[:200])
+    document = json.loads(body)
+    assert set(document) == {"error"}, document
+    return dict(document)
+
+
+# --- Finding 12: charsets over HTTP --------------------------------------------------------------
+
+ROW = "51"
+
+#: (Content-Type, body, status): what the README promises for charsets.
+CHARSET_TABLE = [
+    pytest.param(CSV, ROW.encode(), 200, id="csv-plain"),
+    pytest.param("text/csv; charset=utf-8", ROW.encode(), 200, id="csv-utf8"),
+    pytest.param("text/csv;charset=UTF-8", ROW.encode(), 200, id="csv-utf8-upper-no-space"),
+    pytest.param('text/csv; CHARSET="utf-8"', ROW.encode(), 200, id="csv-utf8-quoted-name-upper"),
+    pytest.param("TEXT/CSV ; Charset = Utf8", ROW.encode(), 200, id="csv-utf8-alias-spaces"),
+    pytest.param("text/csv; charset=us-ascii", ROW.encode(), 200, id="csv-us-ascii"),
+    pytest.param("text/csv; charset=ISO-8859-1", ROW.encode(), 200, id="csv-latin1"),
+    pytest.param("text/csv; charset=windows-1252", ROW.encode(), 200, id="csv-cp1252"),
+    pytest.param("text/csv; charset=utf-16", ROW.encode("utf-16"), 200, id="csv-utf16"),
+    pytest.param("text/csv; charset=bogus", ROW.encode(), 415, id="csv-bogus"),
+    pytest.param('text/csv; charset=""', ROW.encode(), 415, id="csv-empty-quoted"),
+    pytest.param("text/csv; charset=", ROW.encode(), 415, id="csv-empty"),
+    pytest.param("text/csv; charset", ROW.encode(), 415, id="csv-no-value"),
+    pytest.param("text/csv; charset='utf-8'", ROW.encode(), 415, id="csv-single-quoted"),
+    pytest.param(
+        "text/csv; charset=utf-8; charset=latin-1", ROW.encode(), 415, id="csv-repeated-differ"
+    ),
+    pytest.param("text/csv; charset=utf-8; CHARSET=utf-8", ROW.encode(), 415, id="csv-repeated"),
+    pytest.param("text/csv; charset=idna", ROW.encode(), 415, id="csv-idna-not-a-charset"),
+    pytest.param("text/csv; charset=unicode_escape", ROW.encode(), 415, id="csv-python-codec"),
+    pytest.param("text/csv; charset=rot13", ROW.encode(), 415, id="csv-rot13"),
+    pytest.param("text/csv; charset=base64", b"NTE=", 415, id="csv-base64"),
+    pytest.param("text/csv; charset=utf-7", ROW.encode(), 415, id="csv-utf7"),
+    pytest.param("text/csv; charset=utf-8", "51\u00e9".encode("latin-1"), 400, id="csv-bad-bytes"),
+    pytest.param("application/json; charset=utf-8", b"[[51]]", 200, id="json-utf8"),
+    pytest.param("application/json; charset=UTF8", b"[[51]]", 200, id="json-utf8-alias"),
+    pytest.param("application/json; charset=latin-1", b"[[51]]", 415, id="json-latin1"),
+    pytest.param(
+        "application/json; charset=utf-16", "[[51]]".encode("utf-16"), 415, id="json-utf16"
+    ),
+    pytest.param("application/json; charset=bogus", b"[[51]]", 415, id="json-bogus"),
+    pytest.param("application/x-npy; charset=bogus", b"\x93NUMPY", 415, id="npy-charset"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body", "status"), CHARSET_TABLE)
+def test_charsets_over_http(
+    local_endpoint: LocalEndpoint, content_type: str, body: bytes, status: int
+) -> None:
+    """POST /invocations: known charsets predict, unknown ones are 415, all errors are JSON."""
+    got, headers, data = http_call(
+        local_endpoint,
+        "POST",
+        "/invocations",
+        body,
+        {"Content-Type": content_type, "Accept": JSON},
+    )
+    assert got == status, data[:300]
+    if status == 200:
+        assert len(json.loads(data)["predictions"]) == 1
+    else:
+        message = assert_json_error(headers, data)["error"]
+        if status == 415:
+            assert "charset" in message
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [row for row in CHARSET_TABLE if row.values[2] == 415],
+)
+def test_an_unknown_charset_is_415_also_for_a_text_body(
+    content_type: str, body: bytes, status: int
+) -> None:
+    """input_fn refuses the charset itself, whether the body arrives as bytes or as text."""
+    inference = load_inference("inference_charset_text")
+    for payload in (body, body.decode("latin-1")):
+        rejection = inference.input_fn(payload, content_type)
+        assert isinstance(rejection, inference.Rejection), (payload, content_type)
+        assert rejection.status == status
+
+
+def test_the_charset_of_a_content_type_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: a repeated Content-Type does no codec work after its first request."""
+    import codecs
+
+    inference = load_inference("inference_charset_cache")
+    calls: list[str] = []
+    real = codecs.lookup
+    monkeypatch.setattr(codecs, "lookup", lambda name: calls.append(name) or real(name))
+    for _ in range(5):
+        assert inference.input_fn(b"51", "text/csv; charset=utf-8").data.shape == (1, 1)
+        assert inference.input_fn(b"51", "text/csv; charset=bogus").status == 415
+    assert len(calls) <= 2, calls
