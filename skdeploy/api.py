@@ -66,8 +66,12 @@ def declare_front_door(
     prefix: str,
     endpoint: aws.sagemaker.Endpoint,
     tags: dict[str, str],
+    permissions_boundary: pulumi.Input[str],
 ) -> pulumi.Output[str]:
-    """Declare function, role, log group, HTTP API, route and stage; return the ``apiUrl``."""
+    """Declare function, role, log group, HTTP API, route and stage; return the ``apiUrl``.
+
+    The role carries ``permissions_boundary``, as every role the program creates.
+    """
     api = settings.api
     assert api is not None
     child = pulumi.ResourceOptions(parent=parent)
@@ -84,6 +88,7 @@ def declare_front_door(
         f"{prefix}-api-function",
         assume_role_policy=json.dumps(lambda_trust_policy()),
         description=f"Front door of endpoint {settings.endpoint_name}: invoke it, nothing else",
+        permissions_boundary=permissions_boundary,
         tags=tags,
         opts=child,
     )

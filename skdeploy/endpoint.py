@@ -237,12 +237,18 @@ class SklearnEndpoint(pulumi.ComponentResource):
             ).registry_path
 
         # --- Execution role: exactly this artifact, this image, these logs ----------------------
+        # Every role carries the boundary: the deploy role may create and change roles only with
+        # it (deploy/deploy-role-policy.json), so no role it makes can grow past it.
+        permissions_boundary = pulumi.Output.all(partition, identity.account_id).apply(
+            lambda values: iam.permissions_boundary_arn(values[0], values[1])
+        )
         role = aws.iam.Role(
             f"{prefix}-execution",
             assume_role_policy=identity.account_id.apply(
                 lambda account: json.dumps(iam.assume_role_policy(account))
             ),
             description=f"SageMaker execution role of endpoint {settings.endpoint_name}",
+            permissions_boundary=permissions_boundary,
             tags=tags,
             opts=child,
         )
@@ -394,7 +400,9 @@ class SklearnEndpoint(pulumi.ComponentResource):
         if settings.api is not None:
             from skdeploy.api import declare_front_door
 
-            self.api_url = declare_front_door(self, settings, prefix, endpoint, tags)
+            self.api_url = declare_front_door(
+                self, settings, prefix, endpoint, tags, permissions_boundary
+            )
 
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn

@@ -24,6 +24,17 @@ WILDCARD_RESOURCE_SIDS: dict[str, str] = {
     "have no resource-level permissions for these calls",
 }
 
+#: The managed policy every role the program creates carries as its permissions boundary. The
+#: administrator creates it once from deploy/permissions-boundary-policy.json, with this name; the
+#: deploy role may create and change roles only with it (deploy/README.md).
+PERMISSIONS_BOUNDARY_NAME = "skdeploy-permissions-boundary"
+
+
+def permissions_boundary_arn(partition: str, account_id: str) -> str:
+    """ARN of the permissions boundary in the deploying account."""
+    return f"arn:{partition}:iam::{account_id}:policy/{PERMISSIONS_BOUNDARY_NAME}"
+
+
 #: What SageMaker needs to place the model's containers in the stack's VPC.
 VPC_ACTIONS = [
     "ec2:CreateNetworkInterface",

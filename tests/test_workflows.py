@@ -56,6 +56,11 @@ JUSTIFIED_WILDCARD_SIDS = frozenset(
         "DescribeScalingHasNoResourceLevelPermissions",
         "DescribeLogGroupsHasNoResourceLevelPermissions",
         "AlarmCallsThatNameNoAlarm",
+        # permissions-boundary-policy.json: what the execution role itself names "*" for
+        # (skdeploy/iam.py, WILDCARD_RESOURCE_SIDS), which the boundary must leave it.
+        "PullImageAuthorization",
+        "PutSageMakerMetrics",
+        "ManageVpcNetworkInterfaces",
     }
 )
 
@@ -131,6 +136,32 @@ def iam_pattern(pattern: str) -> re.Pattern[str]:
     )
 
 
+def load_deploy_policy() -> dict[str, Any]:
+    """deploy-role-policy.json with ``ACCOUNT_ID`` filled in (the mocks' account), as Setup does."""
+    text = DEPLOY_POLICY.read_text(encoding="utf-8")
+    filled: dict[str, Any] = json.loads(text.replace("ACCOUNT_ID", MOCK_ACCOUNT_ID))
+    return filled
+
+
+#: Condition operators allows() evaluates. A negated operator is true when the key is absent from
+#: the request (IAM User Guide, "IAM JSON policy elements: Condition operators").
+CONDITION_OPERATORS = ("StringEquals", "StringNotEquals", "StringLike", "StringNotLike", "Bool")
+
+
+def condition_holds(operator: str, key: str, wanted: list[str], context: dict[str, str]) -> bool:
+    """Whether one ``operator: {key: wanted}`` condition holds for the request ``context``."""
+    if operator not in CONDITION_OPERATORS:
+        pytest.fail(f"allows() cannot evaluate the condition operator {operator}: teach it first")
+    value = context.get(key)
+    if operator == "Bool":
+        return value is not None and value.lower() in [str(w).lower() for w in wanted]
+    if operator in ("StringEquals", "StringNotEquals"):
+        matched = value is not None and value in wanted
+    else:
+        matched = value is not None and any(iam_pattern(w).fullmatch(value) for w in wanted)
+    return matched if operator in ("StringEquals", "StringLike") else not matched
+
+
 def allows(
     policies: Iterable[dict[str, Any]],
     action: str,
@@ -139,10 +170,11 @@ def allows(
 ) -> bool:
     """Whether an Allow statement grants ``action`` on ``resource`` and no Deny refuses it.
 
-    Conditions are evaluated for ``StringEquals`` and ``Bool`` against ``context`` (a key absent
-    from ``context`` is absent from the request); a statement with any other condition operator
-    never matches, so the check errs towards "not allowed". ``resource`` ``"*"`` stands for a call
-    that names no resource: only a statement on ``"*"`` matches it.
+    Conditions are evaluated against ``context`` (a key absent from ``context`` is absent from the
+    request) for the operators of :data:`CONDITION_OPERATORS`; any other operator fails the test,
+    since neither "never matches" (which would silence a Deny) nor "always matches" is safe.
+    ``resource`` ``"*"`` stands for a call that names no resource: only a statement on ``"*"``
+    matches it.
     """
     context = context or {}
 
@@ -153,16 +185,11 @@ def allows(
             return False
         if not any(iam_pattern(r).fullmatch(resource) for r in resources):
             return False
-        for operator, keys in statement.get("Condition", {}).items():
-            if operator not in ("StringEquals", "Bool"):
-                return False
-            for key, expected in keys.items():
-                wanted = as_list(expected)
-                if operator == "Bool":
-                    wanted = [str(w).lower() for w in wanted]
-                if context.get(key) not in wanted:
-                    return False
-        return True
+        return all(
+            condition_holds(operator, key, as_list(expected), context)
+            for operator, keys in statement.get("Condition", {}).items()
+            for key, expected in keys.items()
+        )
 
     statements = [s for p in policies for s in p["Statement"]]
     if any(s["Effect"] == "Deny" and matches(s) for s in statements):
@@ -658,8 +685,14 @@ BUCKET_PARTS = {
         "s3:DeleteBucketPolicy",
     ),
 }
+#: The role calls the deploy role may make only on a role that carries the permissions boundary
+#: (the iam:PermissionsBoundary condition key of the request: the boundary being set, or the one the
+#: role has). internal/service/iam/role.go: resourceRoleCreate passes PermissionsBoundary to
+#: CreateRole; resourceRoleUpdate calls PutRolePermissionsBoundary when permissions_boundary
+#: changes (the first deploy of a role created before it had one) and
+#: DeleteRolePermissionsBoundary when it is removed, which the program never does.
+BOUNDED_ROLE_ACTIONS = ("iam:CreateRole", "iam:PutRolePermissionsBoundary")
 ROLE_ACTIONS = (
-    "iam:CreateRole",
     "iam:TagRole",
     "iam:UntagRole",
     "iam:GetRole",
@@ -943,11 +976,17 @@ def needs_of(resource: DeclaredResource, run: ProgramRun) -> list[Need]:
             needed.append(("kms:GenerateDataKey", key, {}))
         return needed
     if kind == "aws:iam/role:Role":
-        return [(a, resource.outputs["arn"], {}) for a in ROLE_ACTIONS]
+        bounded = {"iam:PermissionsBoundary": inputs["permissionsBoundary"]}
+        needed = [(a, resource.outputs["arn"], bounded) for a in BOUNDED_ROLE_ACTIONS]
+        return needed + [(a, resource.outputs["arn"], {}) for a in ROLE_ACTIONS]
     if kind == "aws:iam/rolePolicy:RolePolicy":
         role = f"arn:aws:iam::{resource.outputs['arn'].split(':')[4]}:role/{inputs['role']}"
-        policy_actions = ("iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy")
-        return [(a, role, {}) for a in policy_actions]
+        (owner,) = [
+            r for r in run.by_type("aws:iam/role:Role") if r.outputs["name"] == inputs["role"]
+        ]
+        bounded = {"iam:PermissionsBoundary": owner.inputs["permissionsBoundary"]}
+        needed = [("iam:PutRolePolicy", role, bounded)]
+        return needed + [(a, role, {}) for a in ("iam:GetRolePolicy", "iam:DeleteRolePolicy")]
     if kind in SAGEMAKER_OPERATIONS:
         arn = resource.outputs["arn"].lower()
         needed = [(f"sagemaker:{a}", arn, {}) for a in SAGEMAKER_OPERATIONS[kind]]
@@ -1145,7 +1184,7 @@ def test_deploy_role_covers_every_resource_the_stacks_declare(
     declared_needs: dict[str, list[Need]],
 ) -> None:
     """Every call the provider and the smoke test make for each stack is allowed, on its ARN."""
-    policies = [load_policy(DEPLOY_POLICY)]
+    policies = [load_deploy_policy()]
     for stack, needed in declared_needs.items():
         refused = [n[:2] for n in needed if not allows(policies, *n)]
         assert refused == [], f"{stack}: the deploy role refuses {refused}"
@@ -1156,7 +1195,12 @@ def test_deploy_role_grants_nothing_the_stacks_do_not_use(
 ) -> None:
     """Every action of deploy-role-policy.json is one the stacks' resources or smoke test need."""
     used = {action for needed in declared_needs.values() for action, _, _ in needed}
-    granted = {a for s in load_policy(DEPLOY_POLICY)["Statement"] for a in as_list(s["Action"])}
+    granted = {
+        a
+        for s in load_deploy_policy()["Statement"]
+        if s["Effect"] == "Allow"
+        for a in as_list(s["Action"])
+    }
     assert granted - used == set()
 
 
@@ -1179,7 +1223,7 @@ def test_deploy_role_refuses_each_call_outside_its_names_and_conditions(
     declared_needs: dict[str, list[Need]],
 ) -> None:
     """Calls granted on named resources are refused on other names and other condition values."""
-    policy = load_policy(DEPLOY_POLICY)
+    policy = load_deploy_policy()
     anywhere = {
         a
         for s in policy["Statement"]
@@ -1198,7 +1242,7 @@ def test_extensions_cover_the_optional_settings_that_the_base_policy_does_not(
     optional_needs: list[Need],
 ) -> None:
     """With the optional settings, the role with the extensions allows every call; without, not."""
-    base = [load_policy(DEPLOY_POLICY)]
+    base = [load_deploy_policy()]
     refused = [n[:2] for n in optional_needs if not allows([*base, load_extensions()], *n)]
     assert refused == []
     assert [n for n in optional_needs if not allows(base, *n)] != []
@@ -1211,7 +1255,7 @@ def only(statement: dict[str, Any]) -> dict[str, Any]:
 
 def key_needs(optional_needs: list[Need], api_and_optional_needs: list[Need]) -> list[Need]:
     """The calls of the runs with a key that neither the base policy nor the api extension allow."""
-    others = [load_policy(DEPLOY_POLICY), load_policy(API_EXTENSION)]
+    others = [load_deploy_policy(), load_policy(API_EXTENSION)]
     return [n for n in optional_needs + api_and_optional_needs if not allows(others, *n)]
 
 
@@ -1262,7 +1306,7 @@ def test_extensions_refuse_each_call_outside_their_key_names_and_conditions(
     # Every call is scoped to the key or to a name, so each has an escape above.
     unscoped = [(a, r) for a, r, _ in scoped if r != OPTIONAL_KMS_KEY and "skdeploy-" not in r]
     assert unscoped == []
-    policies = [load_policy(DEPLOY_POLICY), load_extensions(), load_policy(API_EXTENSION)]
+    policies = [load_deploy_policy(), load_extensions(), load_policy(API_EXTENSION)]
     allowed = [e[:2] for e in escapes if allows(policies, *e)]
     assert allowed == []
 
@@ -1271,7 +1315,7 @@ def test_api_extension_covers_the_front_door_that_the_other_policies_do_not(
     api_needs: list[Need], api_and_optional_needs: list[Need]
 ) -> None:
     """With `api`, base + api extension allow every call (+ the KMS one with a key); base, not."""
-    base = load_policy(DEPLOY_POLICY)
+    base = load_deploy_policy()
     api = load_policy(API_EXTENSION)
     refused = [n[:2] for n in api_needs if not allows([base, api], *n)]
     assert refused == []
@@ -1294,7 +1338,7 @@ def test_api_extension_grants_only_what_the_front_door_adds(
     api_and_optional_needs: list[Need],
 ) -> None:
     """Each action of each api statement serves a front-door call no other file allows; no more."""
-    others = [load_policy(DEPLOY_POLICY), load_extensions()]
+    others = [load_deploy_policy(), load_extensions()]
     added = [n for n in api_needs + api_and_optional_needs if not allows(others, *n)]
     unused = [
         (statement["Sid"], action)
@@ -1312,7 +1356,7 @@ def test_api_extension_refuses_each_call_outside_its_names_and_conditions(
     api_needs: list[Need], api_and_optional_needs: list[Need]
 ) -> None:
     """Front-door calls on other names, condition values or API Gateway paths are refused."""
-    base = load_policy(DEPLOY_POLICY)
+    base = load_deploy_policy()
     policies = [base, load_policy(API_EXTENSION)]
     added = {
         (a, r, tuple(c.items()))
@@ -1391,7 +1435,7 @@ API_GATEWAY_REACH = {
 
 def test_api_extension_reaches_other_apis_exactly_as_documented() -> None:
     """On another API, base + api extension allow the verbs deploy/README.md lists; a tag, more."""
-    policies = [load_policy(DEPLOY_POLICY), load_policy(API_EXTENSION)]
+    policies = [load_deploy_policy(), load_policy(API_EXTENSION)]
     gateway = "arn:aws:apigateway:eu-west-1::"
     verbs = ("GET", "POST", "PATCH", "DELETE", "PUT", "TagResource")
 
@@ -1405,21 +1449,25 @@ def test_api_extension_reaches_other_apis_exactly_as_documented() -> None:
 
 
 def test_inline_policies_of_each_role_fit_the_iam_size_quota() -> None:
-    """Each role's inline policies, extensions included, total at most 10,240 characters."""
+    """Each role's inline policies total at most 10,240 characters; the boundary at most 6,144."""
     # IAM User Guide, "IAM and AWS STS quotas": a role's inline policies may total 10,240
     # characters; IAM does not count white space.
     roles = {
-        "deploy": [load_policy(DEPLOY_POLICY), load_extensions(), load_policy(API_EXTENSION)],
+        "deploy": [load_deploy_policy(), load_extensions(), load_policy(API_EXTENSION)],
         "preview": [load_policy(PREVIEW_POLICY), load_policy(PREVIEW_API_EXTENSION)],
     }
     for role, policies in roles.items():
         size = sum(len(json.dumps(p, separators=(",", ":"))) for p in policies)
         assert size <= 10_240, f"{role}: {size} characters"
+    # The permissions boundary is a customer managed policy: at most 6,144 characters (same quota
+    # table), white space not counted either.
+    boundary = load_policy(DEPLOY_DIR / "permissions-boundary-policy.json")
+    assert len(json.dumps(boundary, separators=(",", ":"))) <= 6_144
 
 
 def test_preview_role_is_read_only_and_within_the_deploy_role() -> None:
     """The PR-reachable role may only Get/Describe/List, on resources the deploy role manages."""
-    deploy = [load_policy(DEPLOY_POLICY)]
+    deploy = [load_deploy_policy()]
     for statement in load_policy(PREVIEW_POLICY)["Statement"]:
         assert statement["Effect"] == "Allow"
         assert "Condition" not in statement
@@ -1432,7 +1480,7 @@ def test_preview_role_is_read_only_and_within_the_deploy_role() -> None:
 
 def test_preview_api_extension_reads_the_front_door_and_nothing_more() -> None:
     """It only reads (API Gateway's read is apigateway:GET), within the deploy role with `api`."""
-    deploy = [load_policy(DEPLOY_POLICY), load_policy(API_EXTENSION)]
+    deploy = [load_deploy_policy(), load_policy(API_EXTENSION)]
     for statement in load_policy(PREVIEW_API_EXTENSION)["Statement"]:
         assert statement["Effect"] == "Allow"
         assert "Condition" not in statement
@@ -1445,7 +1493,7 @@ def test_preview_api_extension_reads_the_front_door_and_nothing_more() -> None:
 
 def test_preview_api_extension_covers_each_front_door_read(api_needs: list[Need]) -> None:
     """Every read the api extension grants the deploy role, the preview role can make too."""
-    base = [load_policy(DEPLOY_POLICY)]
+    base = [load_deploy_policy()]
     preview = [load_policy(PREVIEW_POLICY), load_policy(PREVIEW_API_EXTENSION)]
     reads = [
         n
