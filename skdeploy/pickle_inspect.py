@@ -66,18 +66,15 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
     "Compatibility",
     "InspectionLimits",
     "PickleInspectionError",
+    "PickleLimitExceeded",
     "PickleReport",
     "check_compatibility",
     "global_refusal",
     "inspect_pickle",
 ]
-
-#: Largest decompressed pickle stream inspected (2 GiB); more is refused as a likely zip bomb.
-DEFAULT_MAX_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -104,16 +101,25 @@ class InspectionLimits:
         "max_nesting": "maxNesting",
     }
 
+
 _CHUNK = 1 << 20  # bytes read at a time when skipping array data or decompressing
-_INLINE_LIMIT = 1 << 16  # longer bytes/text/int payloads are skipped, not kept in memory
-_MAX_NESTING = 16  # object arrays nest pickle streams; deeper than this is not a real model
+_INLINE_LIMIT = 1 << 12  # longer bytes/text/int payloads are skipped, not kept in memory
+_MAX_LINE = 1 << 20  # longest argument line of a text opcode (protocol 0)
+_MAX_DTYPE_DEPTH = 32  # structured dtypes nest fields; deeper than this is not a real model
+_CHECK_EVERY = 1 << 16  # opcodes between two counts of the values the walk holds
+_BYTES_PER_VALUE = 64  # a kept payload counts as one value per this many bytes
 _HIGHEST_PROTOCOL = max(op.proto for op in pickletools.opcodes)
 _OPCODES = {ord(op.code): op for op in pickletools.opcodes}
 
 _WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
-_INSTANCE_FACTORIES = frozenset(
-    {"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"}
+_RECONSTRUCTOR = "copyreg._reconstructor"
+#: What joblib may record as the array's class (the loader rebuilds other ndarray subclasses).
+_WRAPPER_SUBCLASSES = frozenset({"numpy.ndarray", "numpy.matrix", "numpy.memmap"})
+#: The wrapper's attributes, as joblib >= 0.10 writes them (the last one since joblib 1.2).
+_WRAPPER_KEYS = frozenset(
+    {"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"}
 )
+_WRAPPER_REQUIRED = frozenset({"subclass", "shape", "order", "dtype"})
 
 # --------------------------------------------------------------------------------------------
 # Results.
@@ -224,56 +230,120 @@ def _decompressed(raw: IO[bytes], compression: str | None) -> _Readable:
     return cast(_Readable, frame.LZ4FrameFile(raw))
 
 
-class _TooLarge(PickleInspectionError):
-    pass
+class PickleLimitExceeded(PickleInspectionError):
+    """The file needs more work than a limit of :class:`InspectionLimits` allows."""
+
+
+def _limit_message(limits: InspectionLimits, attribute: str, what: str) -> str:
+    key = InspectionLimits.SETTING_KEYS[attribute]
+    return (
+        f"{what}: over the limit pickleLimits.{key}={getattr(limits, attribute)} (a hostile or "
+        f"damaged file, or a model bigger than the default allows: raise skdeploy:pickleLimits."
+        f"{key} in the stack file)"
+    )
 
 
 class _Corrupt(Exception):
     """Raised inside the walk; turned into a PickleInspectionError naming file and offset."""
 
 
-class _Stream:
-    """The decompressed pickle bytes, read forward only, counted and capped at ``max_bytes``."""
+class _Unsafe(Exception):
+    """Raised inside the walk for a construct whose effect on the real loader is not certain.
 
-    def __init__(self, source: _Readable, max_bytes: int) -> None:
+    The walk stops there: what the loader would read next is unknown, so nothing after it can be
+    vouched for. The message becomes one of the report's refusals.
+    """
+
+
+class _Stream:
+    """The decompressed pickle bytes, read forward only, counted and capped.
+
+    Reads are served from a buffer of up to ``_CHUNK`` bytes, so the opcode loop costs a slice,
+    not a call into the decompressor. ``frame_end`` is the stream offset where the current pickle
+    FRAME ends (0 outside frames); :meth:`_check_frame` refuses a read that starts inside a frame
+    and ends past it, as Python's unpickler does ("pickle exhausted before end of frame").
+    """
+
+    def __init__(self, source: _Readable, limits: InspectionLimits) -> None:
         self._source = source
-        self._max = max_bytes
-        self._pos = 0
+        self.limits = limits
+        self._max = limits.max_stream_mb * 1024 * 1024
+        self._buffer = b""
+        self._offset = 0  # position inside _buffer
+        self._consumed = 0  # stream offset of _buffer[0]
+        self._pulled = 0  # bytes taken from the source so far
+        self.frame_end = 0
 
     def tell(self) -> int:
-        return self._pos
+        return self._consumed + self._offset
 
-    def _account(self, data: bytes) -> bytes:
-        self._pos += len(data)
-        if self._pos > self._max:
-            raise _TooLarge(
-                f"the pickle stream is larger than max_bytes={self._max} bytes "
-                "(a zip bomb, or raise the limit)"
-            )
-        return data
-
-    def _guard(self, read: Callable[[int], bytes], size: int) -> bytes:
+    def _pull(self, size: int) -> bytes:
+        """Up to ``size`` more bytes from the source (b"" at its end), within the stream limit."""
         try:
-            return self._account(read(min(size, self._max - self._pos + 1)))
+            data = self._source.read(min(size, self._max - self._pulled + 1))
         # lz4.frame reports a corrupt frame as a RuntimeError (LZ4F_decompress failed ...).
         except (OSError, EOFError, RuntimeError, zlib.error, lzma.LZMAError) as exc:
             raise _Corrupt(f"the compressed data is corrupt or truncated ({exc})") from exc
+        self._pulled += len(data)
+        if self._pulled > self._max:
+            raise PickleLimitExceeded(
+                _limit_message(self.limits, "max_stream_mb", "the decompressed pickle stream")
+            )
+        return data
 
-    def read(self, size: int) -> bytes:
-        """Exactly ``size`` bytes, fewer only at the end of the data."""
-        data = self._guard(self._source.read, size)
-        if len(data) == size or not data:
-            return data
-        parts = [data]
-        while (missing := size - sum(map(len, parts))) > 0:
-            more = self._guard(self._source.read, missing)
+    def _refill(self, wanted: int) -> None:
+        """Make at least ``wanted`` unread bytes available in the buffer, if the data has them."""
+        rest = self._buffer[self._offset :]
+        self._consumed += self._offset
+        self._offset = 0
+        parts = [rest]
+        have = len(rest)
+        while have < wanted:
+            more = self._pull(max(_CHUNK, wanted - have))
             if not more:
                 break
             parts.append(more)
-        return b"".join(parts)
+            have += len(more)
+        self._buffer = b"".join(parts)
+
+    def _check_frame(self, size: int, what: str) -> None:
+        start = self.tell()
+        if start < self.frame_end < start + size:
+            raise _Corrupt(f"{what} runs past the end of its pickle frame")
+
+    def opcode(self) -> int:
+        """The next byte, or -1 at the end of the data."""
+        if self._offset >= len(self._buffer):
+            self._refill(1)
+            if not self._buffer:
+                return -1
+        self._check_frame(1, "an opcode")
+        byte = self._buffer[self._offset]
+        self._offset += 1
+        return byte
+
+    def read(self, size: int) -> bytes:
+        """Exactly ``size`` bytes, fewer only at the end of the data."""
+        self._check_frame(size, "an opcode's argument")
+        if self._offset + size > len(self._buffer):
+            self._refill(size)
+        data = self._buffer[self._offset : self._offset + size]
+        self._offset += len(data)
+        return data
 
     def readline(self) -> bytes:
-        return self._guard(self._source.readline, self._max)
+        """One line of a text opcode, newline included; at most ``_MAX_LINE`` bytes."""
+        while (end := self._buffer.find(b"\n", self._offset)) < 0:
+            if len(self._buffer) - self._offset > _MAX_LINE:
+                raise _Unsafe(
+                    f"a text opcode's argument is longer than {_MAX_LINE} bytes; no model "
+                    "pickled with protocol 2 or later has one (re-save it with joblib.dump)"
+                )
+            available = len(self._buffer) - self._offset
+            self._refill(available + _CHUNK)
+            if len(self._buffer) - self._offset == available:
+                return self.read(available)  # no newline before the end of the data
+        return self.read(end + 1 - self._offset)
 
     def exact(self, size: int, what: str) -> bytes:
         data = self.read(size)
@@ -281,9 +351,21 @@ class _Stream:
             raise _Corrupt(f"the data ended inside {what} (truncated file?)")
         return data
 
-    def skip(self, size: int, what: str) -> None:
+    def skip_raw(self, size: int, what: str) -> None:
+        """Skip ``size`` bytes that joblib reads straight from the file, outside any frame."""
         while size > 0:
-            size -= len(self.exact(min(size, _CHUNK), what))
+            if self._offset >= len(self._buffer):
+                self._refill(min(size, _CHUNK))
+                if not self._buffer:
+                    raise _Corrupt(f"the data ended inside {what} (truncated file?)")
+            step = min(size, len(self._buffer) - self._offset)
+            self._offset += step
+            size -= step
+
+    def skip(self, size: int, what: str) -> None:
+        """Skip an opcode's long argument, which must lie inside the current frame if any."""
+        self._check_frame(size, what)
+        self.skip_raw(size, what)
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,20 +387,17 @@ _NO_STATE = object()
 
 @dataclass(eq=False)
 class _Call:
-    """What a REDUCE, NEWOBJ, OBJ or INST would have created (never created here)."""
+    """What a REDUCE, NEWOBJ, OBJ or INST would have created (never created here).
+
+    ``wrapper`` marks joblib's array placeholder, created in one of the two ways joblib's pickler
+    writes it; ``builds`` counts the BUILD opcodes applied to the object.
+    """
 
     func: object
     args: object
     state: object = _NO_STATE
-
-    def instance_class(self) -> _Global | None:
-        """The class the call instantiates, seen through copyreg's helpers."""
-        if isinstance(self.func, _Global) and self.func.qualname in _INSTANCE_FACTORIES:
-            args = self.args
-            if isinstance(args, tuple) and args and isinstance(args[0], _Global):
-                return args[0]
-            return None
-        return self.func if isinstance(self.func, _Global) else None
+    wrapper: bool = False
+    builds: int = 0
 
 
 @dataclass(eq=False)
@@ -341,7 +420,13 @@ class _Opaque:
 
 @dataclass
 class _Findings:
+    """What one inspection found, and the work it has done so far (shared by nested walks)."""
+
     extra_allowed: tuple[str, ...]
+    limits: InspectionLimits
+    opcodes: int = 0
+    contained: int = 0  # values put into lists, dicts and sets
+    kept_bytes: int = 0  # payload bytes kept as values
     globals: dict[tuple[str, str], None] = field(default_factory=dict)
     refused: dict[str, None] = field(default_factory=dict)
     versions: dict[str, None] = field(default_factory=dict)
@@ -382,6 +467,7 @@ class _Walker:
         self.stack: list[object] = []
         self.metastack: list[list[object]] = []
         self.memo: dict[int, object] = {}
+        self.limits = findings.limits
         push = self.stack_push_arg
         self.handlers: dict[str, Callable[[object], object]] = {
             **{
@@ -420,13 +506,13 @@ class _Walker:
             "POP": self.op_pop,
             "POP_MARK": lambda _: self.pop_mark(),
             "DUP": lambda _: self.stack.append(self.top()),
-            "LIST": lambda _: self.push_marked(list),
-            "TUPLE": lambda _: self.push_marked(tuple),
+            "LIST": lambda _: self.push_marked(self.contain),
+            "TUPLE": lambda _: self.push_marked(self.new_tuple),
             "TUPLE1": lambda _: self.op_tuple(1),
             "TUPLE2": lambda _: self.op_tuple(2),
             "TUPLE3": lambda _: self.op_tuple(3),
             "DICT": lambda _: self.push_marked(lambda items: _Dict(self.pairs(items))),
-            "FROZENSET": lambda _: self.push_marked(list),
+            "FROZENSET": lambda _: self.push_marked(self.contain),
             "APPEND": self.op_append,
             "APPENDS": self.op_appends,
             "ADDITEMS": self.op_appends,
@@ -454,31 +540,61 @@ class _Walker:
             "EXT4": self.op_ext,
             "NEXT_BUFFER": self.op_next_buffer,
             "READONLY_BUFFER": lambda _: self.top(),
-            "FRAME": lambda _: None,
+            "FRAME": self.op_frame,
             "PROTO": self.op_proto,
         }
 
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Walk opcodes up to STOP."""
+        """Walk opcodes up to STOP, within the limits."""
+        findings, stream, limits = self.findings, self.stream, self.limits
         while True:
-            code = self.stream.read(1)
-            if not code:
+            code = stream.opcode()
+            if code < 0:
                 raise _Corrupt("the data ended before the pickle's STOP opcode (truncated file?)")
-            op = _OPCODES.get(code[0])
+            op = _OPCODES.get(code)
             if op is None:
-                raise _Corrupt(f"byte {code!r} is not a pickle opcode")
-            self.highest_opcode_proto = max(self.highest_opcode_proto, op.proto)
-            arg = self.read_arg(op)
+                raise _Corrupt(f"byte {bytes([code])!r} is not a pickle opcode")
+            findings.opcodes += 1
+            if findings.opcodes % _CHECK_EVERY == 0:
+                self.check_work()
+            if op.proto > self.highest_opcode_proto:
+                self.highest_opcode_proto = op.proto
+            arg = self.read_arg(op) if op.arg is not None else None
             if op.name == "STOP":
                 self.top()
+                if self.depth and stream.tell() < stream.frame_end:
+                    # The loader read the whole frame: it would resume after it, not here.
+                    raise _Unsafe("a nested pickle stops before the end of its frame")
                 return
             self.handlers[op.name](arg)
+            if len(self.metastack) + self.depth > limits.max_nesting:
+                raise PickleLimitExceeded(
+                    _limit_message(limits, "max_nesting", "the pickle nests MARKs too deep")
+                )
+
+    def check_work(self) -> None:
+        """Refuse once the opcodes walked or the values held pass their limits."""
+        findings, limits = self.findings, self.limits
+        if findings.opcodes > limits.max_opcodes:
+            raise PickleLimitExceeded(
+                _limit_message(limits, "max_opcodes", "the pickle has too many opcodes")
+            )
+        held = (
+            len(self.stack)
+            + sum(map(len, self.metastack))
+            + len(self.memo)
+            + findings.contained
+            + findings.kept_bytes // _BYTES_PER_VALUE
+        )
+        if held > limits.max_values:
+            raise PickleLimitExceeded(
+                _limit_message(limits, "max_values", "the pickle holds too many values at once")
+            )
 
     def read_arg(self, op: pickletools.OpcodeInfo) -> object:
-        if op.arg is None:
-            return None
+        assert op.arg is not None
         name = op.arg.name
         if name == "stringnl_noescape_pair":
             return (self.line(op.name), self.line(op.name))
@@ -491,6 +607,7 @@ class _Walker:
                 self.stream.skip(length, op.name)
                 return _Opaque(f"{op.name} of {length} bytes")
             data = self.stream.exact(length, op.name)
+            self.findings.kept_bytes += length
             if name.startswith("unicode"):
                 return data.decode("utf-8", "surrogatepass")
             if name == "string4":
@@ -531,10 +648,10 @@ class _Walker:
         items = self.pop_mark()
         self.stack.append(make(items))
 
-    @staticmethod
-    def pairs(items: list[object]) -> list[tuple[object, object]]:
+    def pairs(self, items: list[object]) -> list[tuple[object, object]]:
         if len(items) % 2:
             raise _Corrupt("a dictionary has a key without a value")
+        self.contain(items)
         return list(zip(items[::2], items[1::2], strict=True))
 
     def stack_push_arg(self, arg: object) -> None:
@@ -568,9 +685,22 @@ class _Walker:
     def op_tuple(self, size: int) -> None:
         if len(self.stack) < size:
             raise _Corrupt("a tuple opcode needs more values than the stack holds")
-        items = tuple(self.stack[-size:])
+        items = self.new_tuple(self.stack[-size:])
         del self.stack[-size:]
         self.stack.append(items)
+
+    def new_tuple(self, items: list[object]) -> tuple[object, ...]:
+        """A tuple; joblib's array class may only sit in ``(class, object, None)``."""
+        if any(map(_hides_wrapper, items)) and not _is_wrapper_args(tuple(items)):
+            raise _Unsafe(_HIDDEN_WRAPPER)
+        return tuple(items)
+
+    def contain(self, items: list[object]) -> list[object]:
+        """A list or set's items: never joblib's array class, nor the tuple that builds one."""
+        if any(map(_hides_wrapper, items)):
+            raise _Unsafe(_HIDDEN_WRAPPER)
+        self.findings.contained += len(items)
+        return items
 
     def op_append(self, _: object) -> None:
         value = self.pop()
@@ -582,6 +712,7 @@ class _Walker:
 
     def extend(self, target: object, items: list[object]) -> None:
         self.refuse_mutation(target, "APPEND")
+        self.contain(items)
         if isinstance(target, list):
             target.extend(items)
 
@@ -636,17 +767,35 @@ class _Walker:
         assert isinstance(arg, tuple)
         module, name = arg
         cls = self.record_global(module, name)
-        self.push_marked(lambda items: _Call(cls, tuple(items)))
+        self.refuse_wrapper_call(cls)
+        self.push_marked(lambda items: _Call(cls, self.new_tuple(items)))
 
     def op_obj(self, _: object) -> None:
         items = self.pop_mark()
         if not items:
             raise _Corrupt("OBJ without a class")
-        self.stack.append(_Call(items[0], tuple(items[1:])))
+        self.refuse_wrapper_call(items[0])
+        self.stack.append(_Call(items[0], self.new_tuple(items[1:])))
+
+    def refuse_wrapper_call(self, func: object) -> None:
+        """Refuse calls that build joblib's placeholder other than as joblib writes it."""
+        if _is_wrapper_class(func):
+            raise _Unsafe(_HIDDEN_WRAPPER)
+        if not isinstance(func, _Global):
+            raise _Unsafe(
+                "the pickle calls an object it built itself (a functools.partial, say) instead "
+                "of a named function or class: what that call does cannot be read from the file"
+            )
 
     def op_reduce(self, _: object) -> None:
         args = self.pop()
         func = self.pop()
+        if isinstance(func, _Global) and func.qualname == _RECONSTRUCTOR and _is_wrapper_args(args):
+            self.stack.append(_Call(func, args, wrapper=self.joblib_arrays))
+            return
+        self.refuse_wrapper_call(func)
+        if _hides_wrapper(args):
+            raise _Unsafe(_HIDDEN_WRAPPER)
         if isinstance(func, _Global) and func.name == "_ufunc_reconstruct":
             self.stack.append(self.ufunc(func, args))
             return
@@ -669,13 +818,29 @@ class _Walker:
     def op_newobj(self, _: object) -> None:
         args = self.pop()
         cls = self.pop()
+        if _is_wrapper_class(cls) and isinstance(args, tuple) and not args:
+            self.stack.append(_Call(cls, args, wrapper=self.joblib_arrays))
+            return
+        self.refuse_wrapper_call(cls)
+        if _hides_wrapper(args):
+            raise _Unsafe(_HIDDEN_WRAPPER)
         self.stack.append(_Call(cls, args))
 
     def op_newobj_ex(self, _: object) -> None:
         kwargs = self.pop()
         args = self.pop()
         cls = self.pop()
+        self.refuse_wrapper_call(cls)
+        if _hides_wrapper(args) or _hides_wrapper(kwargs):
+            raise _Unsafe(_HIDDEN_WRAPPER)
         self.stack.append(_Call(cls, (args, kwargs)))
+
+    def op_frame(self, size: object) -> None:
+        assert isinstance(size, int)
+        stream = self.stream
+        if stream.tell() < stream.frame_end:
+            raise _Corrupt("a pickle frame begins before the previous one ends")
+        stream.frame_end = stream.tell() + size
 
     def op_persid(self, arg: object) -> None:
         if arg is None:  # BINPERSID takes its id from the stack
@@ -704,68 +869,229 @@ class _Walker:
         state = self.pop()
         obj = self.top()
         self.refuse_mutation(obj, "BUILD")
-        for candidate in state if isinstance(state, tuple) else (state,):
-            if isinstance(candidate, _Dict):
-                version = candidate.get("_sklearn_version")
-                if isinstance(version, str):
-                    self.findings.versions[version] = None
+        if _hides_wrapper(state):
+            raise _Unsafe(_HIDDEN_WRAPPER)
+        pair = isinstance(state, tuple) and len(state) == 2
+        dict_state, slot_state = cast(tuple[object, object], state) if pair else (state, None)
+        if isinstance(slot_state, _Dict) and any(
+            not (type(key) is str and not (key.startswith("__") and key.endswith("__")))
+            for key, _ in slot_state.pairs
+        ):
+            raise _Unsafe(
+                "a BUILD sets a special or computed attribute (__class__, say) through its slot "
+                "state; real pickles set plain slot names only"
+            )
+        if isinstance(dict_state, _Dict):
+            version = dict_state.get("_sklearn_version")
+            if isinstance(version, str):
+                self.findings.versions[version] = None
         if not isinstance(obj, _Call):
             return
+        obj.builds += 1
         obj.state = state
-        cls = obj.instance_class()
-        if self.joblib_arrays and cls is not None and (cls.module, cls.name) == _WRAPPER:
+        if obj.wrapper:
+            if obj.builds > 1:
+                raise _Unsafe("a joblib array placeholder is built twice")
             self.skip_joblib_array(state)
             self.stack[-1] = _Opaque("numpy array")
 
     def skip_joblib_array(self, state: object) -> None:
-        """Consume the array data joblib wrote after the wrapper, as ``read_array`` does."""
+        """Consume the data joblib reads after its placeholder, exactly as ``read_array`` does.
+
+        joblib's loader reads the array's bytes straight from the file, past the pickle machine:
+        so this is only exact when no pickle frame is still open, the placeholder's state is a
+        plain dictionary of the attributes joblib writes (plain string keys, each once), and the
+        dtype is one :func:`_dtype_layout` reads exactly. Anything else is refused.
+        """
+        stream = self.stream
+        if stream.tell() < stream.frame_end:
+            raise _Unsafe("a joblib array's data starts inside a pickle frame")
         if not isinstance(state, _Dict):
-            raise _Corrupt("a joblib array wrapper has no state dictionary")
-        shape = state.get("shape")
-        if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)):
-            raise _Corrupt(f"a joblib array wrapper has an unusable shape {shape!r}")
-        itemsize, has_objects = _dtype_layout(state.get("dtype"))
-        if has_objects:
-            if self.depth >= _MAX_NESTING:
-                raise _Corrupt("object arrays nested deeper than any real model")
-            nested = _Walker(self.stream, self.findings, joblib_arrays=False, depth=self.depth + 1)
+            raise _Unsafe("a joblib array placeholder's state is not a dictionary")
+        keys = [key for key, _ in state.pairs]
+        if not all(type(key) is str for key in keys) or len(set(keys)) != len(keys):
+            raise _Unsafe(
+                "a joblib array placeholder's state has computed or repeated keys (a numpy.str_ "
+                "'shape', say): the loader would read a different number of bytes"
+            )
+        values = {cast(str, key): value for key, value in state.pairs}
+        if not (_WRAPPER_REQUIRED <= values.keys() <= _WRAPPER_KEYS):
+            raise _Unsafe("a joblib array placeholder's attributes are not the ones joblib writes")
+        shape, order = values["shape"], values["order"]
+        subclass, alignment = values["subclass"], values.get("numpy_array_alignment_bytes")
+        if not (isinstance(shape, tuple) and all(_plain_int(n) and n >= 0 for n in shape)):
+            raise _Unsafe("a joblib array's shape is not a tuple of counts")
+        if not (
+            type(order) is str
+            and order in ("C", "F")
+            and isinstance(subclass, _Global)
+            and subclass.qualname in _WRAPPER_SUBCLASSES
+            and type(values.get("allow_mmap", False)) is bool
+            and (alignment is None or _plain_int(alignment))
+        ):
+            raise _Unsafe("a joblib array's order, class or alignment is not one joblib writes")
+        layout = _dtype_layout(values["dtype"])
+        count = math.prod(shape)
+        if count >= 2**63:
+            raise _Unsafe("a joblib array's element count overflows the loader's 64-bit count")
+        if layout.has_objects:
+            nested = _Walker(stream, self.findings, joblib_arrays=False, depth=self.depth + 1)
             nested.run()
             return
-        if state.get("numpy_array_alignment_bytes") is not None:
-            padding = self.stream.exact(1, "a joblib array's padding")[0]
-            self.stream.skip(padding, "a joblib array's padding")
-        self.stream.skip(math.prod(shape) * itemsize, "a joblib array's data")
+        if alignment is not None:
+            padding = stream.exact(1, "a joblib array's padding")[0]
+            stream.skip_raw(padding, "a joblib array's padding")
+        stream.skip_raw(count * layout.itemsize, "a joblib array's data")
 
 
-def _dtype_layout(dtype: object) -> tuple[int, bool]:
-    """Item size and whether it holds Python objects, from a pickled ``numpy.dtype`` call.
+_HIDDEN_WRAPPER = (
+    "joblib's array placeholder (joblib.numpy_pickle.NumpyArrayWrapper) is built or passed "
+    "around other than the two ways joblib writes it: the loader would read raw bytes where "
+    "this check cannot follow"
+)
 
-    numpy pickles a dtype as ``numpy.dtype(typestr, align, copy)`` followed by BUILD with
+
+def _is_wrapper_class(value: object) -> bool:
+    return isinstance(value, _Global) and (value.module, value.name) == _WRAPPER
+
+
+def _is_wrapper_args(args: object) -> bool:
+    """``(NumpyArrayWrapper, object, None)``: copyreg._reconstructor's arguments (protocol < 2)."""
+    return (
+        isinstance(args, tuple)
+        and len(args) == 3
+        and _is_wrapper_class(args[0])
+        and isinstance(args[1], _Global)
+        and args[1].qualname == "builtins.object"
+        and args[2] is None
+    )
+
+
+def _hides_wrapper(value: object) -> bool:
+    """joblib's array class, or the one tuple it may sit in (which no other tuple may hold)."""
+    return _is_wrapper_class(value) or _is_wrapper_args(value)
+
+
+#: The spellings of ``numpy.dtype`` a dtype's REDUCE may use (numpy 1 and 2 write ``numpy.dtype``).
+_DTYPE_GLOBALS = frozenset(
+    {"numpy.dtype", "numpy.core.multiarray.dtype", "numpy._core.multiarray.dtype"}
+)
+
+#: Type strings numpy writes for fixed-size dtypes, and their item size in bytes.
+_FIXED_TYPESTR = re.compile(r"(b1|[iu][1248]|f(?:2|4|8|12|16)|c(?:8|16|24|32)|O[48]|[Mm]8)")
+#: Flexible type strings (bytes, text, void): the digits are a count (4 bytes a character for U).
+_FLEXIBLE_TYPESTR = re.compile(r"([SUV])([1-9][0-9]{0,9})")
+_BYTEORDERS = frozenset({"<", ">", "|", "="})
+
+
+class _Layout(NamedTuple):
+    itemsize: int
+    has_objects: bool
+
+
+def _plain_int(value: object) -> bool:
+    """An int written by an int opcode (not a bool, not a numpy scalar)."""
+    return type(value) is int
+
+
+def _dtype_layout(dtype: object, depth: int = 0) -> _Layout:
+    """Item size and object-ness of a pickled dtype, exactly as numpy would build it, or refuse.
+
+    numpy pickles a dtype as ``numpy.dtype(typestr, align, copy)`` and one BUILD with
     ``(version, byteorder, subarray, names, fields, elsize, alignment, flags[, metadata])``.
-    ``elsize`` is set for flexible and structured types (``U5`` is 20 bytes) and -1 otherwise,
-    where the type string's digits give the size (``f8``, ``c16``, ``M8``); bit 0 of ``flags``
-    (NPY_ITEM_REFCOUNT) marks dtypes that hold objects.
+    numpy's ``__setstate__`` takes the item size from the type string for fixed-size types and
+    ignores ``elsize`` (-1 is written), takes it from ``elsize`` for flexible ones (``U5`` is 20
+    bytes), and takes object-ness from bit 0 of ``flags`` (NPY_ITEM_REFCOUNT) whatever the type
+    string says. Rather than model every one of those rules, only the states numpy itself writes
+    are accepted: ``elsize`` -1 for fixed types and equal to the type string's size for flexible
+    ones, the flag bit equal to what the type (or its fields, or its subarray base) holds, fields
+    inside the item. Then every rule numpy could apply gives the same answer. Anything else is
+    refused: a file numpy never writes is not a model.
     """
+    if depth > _MAX_DTYPE_DEPTH:
+        raise _Unsafe("a numpy dtype nested deeper than any real model")
     if not (
         isinstance(dtype, _Call)
         and isinstance(dtype.func, _Global)
-        and dtype.func.qualname == "numpy.dtype"
+        and dtype.func.qualname in _DTYPE_GLOBALS
         and isinstance(dtype.args, tuple)
-        and dtype.args
-        and isinstance(dtype.args[0], str)
+        and len(dtype.args) == 3
+        and type(dtype.args[0]) is str
+        and type(dtype.args[1]) is bool
+        and dtype.args[2] is True
     ):
-        raise _Corrupt("a joblib array wrapper's dtype is not a numpy.dtype")
-    typestr = dtype.args[0]
-    state = dtype.state if isinstance(dtype.state, tuple) else ()
-    elsize = state[5] if len(state) > 5 and isinstance(state[5], int) else -1
-    flags = state[7] if len(state) > 7 and isinstance(state[7], int) else 0
-    has_objects = bool(flags & 1) or typestr.startswith("O")
-    if elsize > 0:
-        return elsize, has_objects
-    digits = re.fullmatch(r"[A-Za-z?]+(\d+)", typestr)
-    if digits is None or int(digits.group(1)) == 0:
-        raise _Corrupt(f"cannot tell the item size of numpy dtype {typestr!r}")
-    return int(digits.group(1)), has_objects
+        raise _Unsafe("a joblib array's dtype is not written as numpy writes one")
+    if dtype.builds != 1 or not isinstance(dtype.state, tuple):
+        raise _Unsafe("a joblib array's dtype is not given its state exactly once")
+    typestr, state = dtype.args[0], dtype.state
+    if not (
+        len(state) in (8, 9)
+        and state[0] in (3, 4)
+        and _plain_int(state[0])
+        and state[1] in _BYTEORDERS
+        and all(_plain_int(state[i]) for i in (5, 6, 7))
+    ):
+        raise _Unsafe(f"the state of numpy dtype {typestr!r} is not one numpy writes")
+    subarray, names, fields, elsize, flags = state[2], state[3], state[4], state[5], state[7]
+    fixed = _FIXED_TYPESTR.fullmatch(typestr)
+    flexible = _FLEXIBLE_TYPESTR.fullmatch(typestr)
+    if fixed:
+        itemsize, has_objects = int(re.sub(r"\D", "", typestr)), typestr[0] == "O"
+        if elsize != -1 or subarray is not None or names is not None or fields is not None:
+            raise _Unsafe(f"numpy dtype {typestr!r} comes with a size or fields of its own")
+    elif flexible:
+        kind, count = flexible.group(1), int(flexible.group(2))
+        itemsize, has_objects = count * (4 if kind == "U" else 1), False
+        if elsize != itemsize:
+            raise _Unsafe(f"numpy dtype {typestr!r} claims {elsize} bytes an item")
+        if kind != "V" and (subarray is not None or names is not None or fields is not None):
+            raise _Unsafe(f"numpy dtype {typestr!r} has fields, which only void types have")
+        if subarray is not None:
+            has_objects = _subarray_objects(subarray, itemsize, depth)
+        if names is not None or fields is not None:
+            has_objects = _fields_objects(names, fields, itemsize, depth)
+    else:
+        raise _Unsafe(f"numpy dtype {typestr!r} is not one whose item size this check knows")
+    if bool(flags & 1) != has_objects:
+        raise _Unsafe(f"numpy dtype {typestr!r} has flags that disagree with its type")
+    return _Layout(itemsize, has_objects)
+
+
+def _subarray_objects(subarray: object, itemsize: int, depth: int) -> bool:
+    if not (
+        isinstance(subarray, tuple)
+        and len(subarray) == 2
+        and isinstance(subarray[1], tuple)
+        and all(_plain_int(n) and n >= 0 for n in subarray[1])
+    ):
+        raise _Unsafe("a numpy subarray dtype is not written as numpy writes one")
+    base = _dtype_layout(subarray[0], depth + 1)
+    if base.itemsize * math.prod(subarray[1]) != itemsize:
+        raise _Unsafe("a numpy subarray dtype's size disagrees with its shape")
+    return base.has_objects
+
+
+def _fields_objects(names: object, fields: object, itemsize: int, depth: int) -> bool:
+    if not (
+        isinstance(names, tuple)
+        and isinstance(fields, _Dict)
+        and all(type(name) is str for name in names)
+        and len(set(names)) == len(names)
+        and all(type(key) is str for key, _ in fields.pairs)
+        and sorted(key for key, _ in fields.pairs) == sorted(names)  # type: ignore[type-var]
+    ):
+        raise _Unsafe("a numpy structured dtype's names and fields do not match")
+    has_objects = False
+    for _, spec in fields.pairs:
+        if not (
+            isinstance(spec, tuple) and len(spec) in (2, 3) and _plain_int(spec[1]) and spec[1] >= 0
+        ):
+            raise _Unsafe("a numpy structured dtype's field is not (dtype, offset[, title])")
+        field_layout = _dtype_layout(spec[0], depth + 1)
+        if spec[1] + field_layout.itemsize > itemsize:
+            raise _Unsafe("a numpy structured dtype's field lies outside its item")
+        has_objects = has_objects or field_layout.has_objects
+    return has_objects
 
 
 # --------------------------------------------------------------------------------------------
@@ -785,19 +1111,21 @@ def _detect_compression(head: bytes) -> str | None:
 def inspect_pickle(
     path: Path | str,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: InspectionLimits | None = None,
     extra_allowed_modules: Iterable[str] = (),
 ) -> PickleReport:
     """Report what unpickling ``path`` (as ``joblib.load`` does) would import, running nothing.
 
-    ``max_bytes`` caps the decompressed stream (default 2 GiB). ``extra_allowed_modules`` adds
-    packages the model's own code ships (see :func:`global_refusal`). Raises
-    :class:`PickleInspectionError` with the reason and byte offset for anything unreadable.
+    ``limits`` bounds the work (default :class:`InspectionLimits`); passing one raises
+    :class:`PickleLimitExceeded` naming the limit and its setting. ``extra_allowed_modules`` adds
+    packages the model's own code ships (see :func:`global_refusal`). A construct whose effect on
+    the real loader this walk cannot follow exactly ends the walk with a refusal. Raises
+    :class:`PickleInspectionError` with the reason and byte offset for anything unreadable; no
+    input makes it raise anything else.
     """
     path = Path(path)
-    if max_bytes <= 0:
-        raise ValueError("max_bytes must be positive")
-    findings = _Findings(extra_allowed=tuple(extra_allowed_modules))
+    limits = limits or InspectionLimits()
+    findings = _Findings(extra_allowed=tuple(extra_allowed_modules), limits=limits)
     try:
         with path.open("rb") as raw:
             head = raw.read(8)
@@ -805,19 +1133,29 @@ def inspect_pickle(
                 raise PickleInspectionError("the file is empty")
             raw.seek(0)
             compression = _detect_compression(head)
-            stream = _Stream(_decompressed(raw, compression), max_bytes)
+            stream = _Stream(_decompressed(raw, compression), limits)
             walker = _Walker(stream, findings, joblib_arrays=True, depth=0)
+            where = f"the {compression or 'uncompressed'} stream"
             try:
                 walker.run()
-            except (_Corrupt, ValueError, OverflowError) as exc:
-                where = f"byte {stream.tell()} of the {compression or 'uncompressed'} stream"
+                walker.check_work()
+            except _Unsafe as exc:
+                findings.refuse(
+                    f"{exc} (at byte {stream.tell()} of {where}); nothing after it was inspected"
+                )
+            except (_Corrupt, ValueError, OverflowError, UnicodeDecodeError) as exc:
                 raise PickleInspectionError(
-                    f"not a readable joblib/pickle file: {exc} (at {where})"
+                    f"not a readable joblib/pickle file: {exc} (at byte {stream.tell()} of {where})"
                 ) from exc
     except PickleInspectionError as exc:
-        raise PickleInspectionError(f"{path}: {exc}") from exc
+        raise type(exc)(f"{path}: {exc}") from exc
     except OSError as exc:
         raise PickleInspectionError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise PickleInspectionError(
+            f"{path}: the inspection ran out of "
+            f"{'memory' if isinstance(exc, MemoryError) else 'stack'}; the file is refused"
+        ) from exc
     return PickleReport(
         globals=tuple(findings.globals),
         refused=tuple(findings.refused),

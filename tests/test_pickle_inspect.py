@@ -34,6 +34,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skdeploy.frameworks import get_framework
 from skdeploy.pickle_inspect import (
+    InspectionLimits,
     PickleInspectionError,
     PickleReport,
     check_compatibility,
@@ -171,7 +172,6 @@ ALLOWED_GLOBALS = [
     ("scipy.sparse._csr", "csr_matrix"),
     ("pandas.core.frame", "DataFrame"),
     ("sklearn.linear_model._base", "LinearRegression"),
-    ("joblib.numpy_pickle", "NumpyArrayWrapper"),
 ]
 
 #: Hand-written pickles with a construct the container cannot or must not load.
@@ -742,8 +742,8 @@ def test_decompression_stops_at_max_bytes(tmp_path: Path) -> None:
     path = _write(tmp_path / "bomb.joblib", b"".join(parts) + compressor.flush())
     assert path.stat().st_size < 1 << 20
 
-    with pytest.raises(PickleInspectionError, match="max_bytes=8388608"):
-        inspect_pickle(path, max_bytes=8 << 20)
+    with pytest.raises(PickleInspectionError, match="pickleLimits.maxStreamMb=8"):
+        inspect_pickle(path, limits=InspectionLimits(max_stream_mb=8))
     with pytest.raises(PickleInspectionError, match="truncated"):
         inspect_pickle(path)
 
@@ -754,8 +754,8 @@ def test_a_real_model_larger_than_max_bytes_is_refused(tmp_path: Path) -> None:
     joblib.dump(StandardScaler().fit(np.zeros((2, 200_000))), path, compress=3)
 
     assert inspect_pickle(path).refused == ()
-    with pytest.raises(PickleInspectionError, match="max_bytes"):
-        inspect_pickle(path, max_bytes=1_000_000)
+    with pytest.raises(PickleInspectionError, match="pickleLimits.maxStreamMb=1 "):
+        inspect_pickle(path, limits=InspectionLimits(max_stream_mb=1))
 
 
 def test_lz4_files_need_lz4_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
