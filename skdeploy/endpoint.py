@@ -135,6 +135,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
                     variant.inference_dir,
                     variant.model_files,
                     settings.project_dir / BUILD_DIR,
+                    project_dir=settings.project_dir,
                 )
         built = built_of[served[0].name]
         tags = resource_tags(settings, built.sha256)

@@ -20,6 +20,7 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from skdeploy.artifact import ArtifactError, artifact_inputs
 from skdeploy.constants import (
     MAX_PAYLOAD_BYTES,
     MAX_SERVERLESS_PAYLOAD_BYTES,
@@ -159,13 +160,43 @@ class PreflightReport:
 
 
 def static_checks(settings: EndpointSettings) -> PreflightReport:
-    """Every check that needs neither AWS nor the runtime virtualenv."""
+    """Every check that needs neither AWS nor the runtime virtualenv.
+
+    First a gate, listed only when it refuses: every file the artifact would hold must resolve
+    inside the project. When one does not, the other checks do not run: they would read it.
+    """
     report = PreflightReport(settings.stack)
+    if not check_containment(settings, report):
+        return report
     check_pickles(settings, report)
     check_handlers(settings, report)
     check_requirements(settings, report)
     check_sizes(settings, report)
     return report
+
+
+def check_containment(settings: EndpointSettings, report: PreflightReport) -> bool:
+    """Whether each variant's artifact inputs are inside the project (else an ``artifact`` error).
+
+    The builder's own check (:func:`~skdeploy.artifact.artifact_inputs`), run before anything
+    is read: folders outside the project, links leaving it, FIFOs and other non-regular files.
+    """
+    problems: list[str] = []
+    for variant in settings.served_variants:
+        try:
+            artifact_inputs(
+                variant.model_dir,
+                variant.inference_dir,
+                variant.model_files,
+                project_dir=settings.project_dir,
+            )
+        except ArtifactError as exc:
+            label = f"{variant.name}: " if settings.several_models else ""
+            problems.extend(f"{label}{problem}" for problem in exc.problems)
+    if problems:
+        report.checks_run.append("artifact")
+        report.extend("artifact", "error", problems)
+    return not problems
 
 
 def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:

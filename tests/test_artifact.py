@@ -98,9 +98,12 @@ def test_a_cache_hit_returns_the_same_file_without_rebuilding(tmp_path: Path) ->
 
 
 def test_symlinked_inputs_are_stored_as_regular_files(tmp_path: Path) -> None:
-    """A symlinked model is archived as a regular file: the archive holds no links."""
+    """A symlinked model is archived as a regular file: the archive holds no links.
+
+    The link stays inside the project: one that leaves it is refused (test_artifact_containment).
+    """
     project = copy_project(tmp_path / "p")
-    real = tmp_path / "elsewhere.joblib"
+    real = project / "elsewhere.joblib"
     shutil.move(project / "model" / "model.joblib", real)
     (project / "model" / "model.joblib").symlink_to(real)
     built = build(project, tmp_path / "build")
