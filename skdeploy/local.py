@@ -461,19 +461,26 @@ def refuse_unsafe_pickles(settings: EndpointSettings) -> None:
     """Inspect the model files before the runtime unpickles them on this machine.
 
     Serving runs ``model_fn`` (``joblib.load``) here: a pickle that imports ``os.system`` would
-    run it on the developer's machine. Only the allow-list is enforced; version findings are
-    left to ``skdeploy check`` (serving is how one sees what a skewed pickle does), and a file
-    the inspector cannot read is left to the runtime, whose traceback says more.
+    run it on the developer's machine. The allow-list and the inspector's limits are enforced;
+    version findings are left to ``skdeploy check`` (serving is how one sees what a skewed
+    pickle does). The gate fails closed: a pickle-named file the inspector cannot read (or can
+    only read past a limit) is not loaded either, since what it would do is unknown. Other
+    files (a handler's own data) are left to the handlers, as ``check`` says.
     """
     from skdeploy.pickle_inspect import PickleInspectionError, inspect_pickle
+    from skdeploy.preflight import is_pickle_name
 
     unsafe: list[str] = []
     for variant in settings.served_variants:
         for name in variant.model_files:
             try:
-                refused = inspect_pickle(variant.model_dir / name).refused
-            except PickleInspectionError:
-                continue  # unreadable, not dangerous: the runtime's own load shows the traceback
+                refused = inspect_pickle(
+                    variant.model_dir / name, limits=settings.pickle_limits
+                ).refused
+            except PickleInspectionError as exc:
+                if is_pickle_name(name):
+                    unsafe.append(f"{name}: cannot be inspected, so it is not loaded: {exc}")
+                continue
             unsafe.extend(f"{name}: {message}" for message in refused)
     if unsafe:
         raise ServeError(EXIT_FAILED, "not loading the model: " + "; ".join(unsafe))

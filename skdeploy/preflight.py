@@ -220,7 +220,7 @@ def _check_pickle(
 ) -> None:
     """Inspect one model file."""
     try:
-        inspected = inspect_pickle(path)
+        inspected = inspect_pickle(path, limits=settings.pickle_limits)
     except PickleInspectionError as exc:
         if is_pickle_name(path.name):
             report.add("pickle", "error", f"{name}: cannot be read as a joblib/pickle file: {exc}")

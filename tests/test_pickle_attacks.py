@@ -19,14 +19,16 @@ from typing import Any
 
 import pytest
 
+from skdeploy.local import ServeError, refuse_unsafe_pickles
 from skdeploy.pickle_inspect import (
     InspectionLimits,
     PickleInspectionError,
     PickleLimitExceeded,
     inspect_pickle,
 )
+from skdeploy.settings import load_stack_settings
 from tests import pickle_attacks as atk
-from tests.support import REPO
+from tests.support import REPO, copy_project
 
 SANDBOX = REPO / "tests" / "sandbox_load.py"
 
@@ -271,3 +273,42 @@ def test_frames_are_followed_as_pythons_unpickler_does(
     path.write_bytes(build())
 
     assert refusal(path) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# The stack's limits reach every gate, and the serve gate fails closed.
+
+
+def _project_with_limits(tmp_path: Path, limits: str) -> Path:
+    project = copy_project(tmp_path / "project")
+    stack = project / "stacks" / "Pulumi.dev.yaml"
+    stack.write_text(stack.read_text() + f"  skdeploy:pickleLimits: {limits}\n")
+    return project
+
+
+def test_check_applies_the_stacks_pickle_limits(tmp_path: Path) -> None:
+    project = _project_with_limits(tmp_path, "{maxOpcodes: 50}")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "skdeploy", "check", "--static", "-s", "dev"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "pickleLimits.maxOpcodes=50" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_does_not_load_a_pickle_it_could_not_inspect(tmp_path: Path) -> None:
+    """A model over a limit is unknown, not harmless: serve refuses to unpickle it."""
+    project = _project_with_limits(tmp_path, "{maxOpcodes: 50}")
+    settings = load_stack_settings(project, "dev")
+
+    with pytest.raises(ServeError, match=r"cannot be inspected.*pickleLimits\.maxOpcodes=50"):
+        refuse_unsafe_pickles(settings)
+    # With the default limits the same model is served.
+    refuse_unsafe_pickles(load_stack_settings(copy_project(tmp_path / "plain"), "dev"))
