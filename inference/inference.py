@@ -115,6 +115,13 @@ CHARSET_NAMES = {
     CSV: ("utf-8", "us-ascii", "iso-8859-1", "windows-1252", "utf-16", "utf-32"),
     JSON: ("utf-8", "us-ascii"),
 }
+#: ``GET /execution-parameters`` (:func:`execution_parameters_fn`): the InvokeEndpoint body limit
+#: (6 MiB, ``skdeploy.constants.MAX_PAYLOAD_BYTES``) and CreateTransformJob's default payload.
+MAX_PAYLOAD_IN_MB = 6
+#: Several records per request: CSV rows, one per line, are what a batch body is made of.
+BATCH_STRATEGY = "MULTI_RECORD"
+#: How many gunicorn workers the container starts (sagemaker-containers' ServingEnv).
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
 #: Response types in the order a wildcard (``*/*``) prefers them.
 RESPONSE_TYPES = (JSON, CSV, NPY)
 MODEL_SUFFIX = ".joblib"
@@ -308,6 +315,36 @@ def output_fn(prediction: Union[Prediction, Rejection], accept: Optional[str]) -
             )
         )
     return _response(_encode_npy(prediction.predictions), 200, NPY)
+
+
+def execution_parameters_fn() -> Any:
+    """``GET /execution-parameters``: how batch transform should call this container.
+
+    The scikit-learn container (aws/sagemaker-scikit-learn-container,
+    ``src/sagemaker_sklearn_container/serving.py``) passes the user module's
+    ``execution_parameters_fn``, if it has one, to sagemaker-containers 2.8.6's
+    ``_worker.Worker``, which routes ``GET /execution-parameters`` to it; without one that path
+    is Flask's 404, and a transform job that sets no ``MaxConcurrentTransforms`` sends one
+    request at a time (CreateTransformJob's documentation). The fields are the ones the
+    CreateTransformJob API names: as many concurrent requests as the container runs gunicorn
+    workers (``SAGEMAKER_MODEL_SERVER_WORKERS``, else one per CPU, as sagemaker-containers
+    starts them), several records per request, and at most the InvokeEndpoint payload limit.
+    """
+    document = {
+        "MaxConcurrentTransforms": _server_workers(),
+        "BatchStrategy": BATCH_STRATEGY,
+        "MaxPayloadInMB": MAX_PAYLOAD_IN_MB,
+    }
+    return _response(json.dumps(document), 200, JSON)
+
+
+def _server_workers() -> int:
+    """gunicorn's worker count in the container: the variable if it is a positive integer."""
+    try:
+        workers = int(os.environ.get(WORKERS_ENV, ""))
+    except ValueError:
+        workers = 0
+    return workers if workers > 0 else (os.cpu_count() or 1)
 
 
 # --- Content negotiation ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import base64
 import http.client
 import io
 import json
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from skdeploy.constants import MAX_PAYLOAD_BYTES
 from skdeploy.frontdoor import handler
 from tests.conftest import LocalEndpoint
 from tests.support import load_inference
@@ -195,6 +197,50 @@ def http_call(
         connection.close()
 
 
+def raw_exchange(endpoint: LocalEndpoint, head: bytes, body: Iterator[bytes]) -> bytes:
+    """Send a request head, then body pieces until the server answers; return what it answered.
+
+    The server must answer while the client is still sending (or holding back) the body: the
+    socket's timeout fails the test if it waits for a body that never comes.
+    """
+    with socket.create_connection(("127.0.0.1", endpoint.port), timeout=20) as sock:
+        sock.sendall(head)
+        for piece in body:
+            try:
+                sock.sendall(piece)
+            except OSError:  # the server answered and closed: read what it said
+                break
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        head_part, _, rest = answer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head_part.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return head_part + b"\r\n\r\n" + rest
+
+
+def parse_answer(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
 def assert_json_error(headers: dict[str, str], body: bytes) -> dict[str, Any]:
     assert headers["content-type"].split(";")[0].strip() == JSON, (headers, body[:200])
     document = json.loads(body)
@@ -291,3 +337,142 @@ def test_the_charset_of_a_content_type_is_read_once(monkeypatch: pytest.MonkeyPa
         assert inference.input_fn(b"51", "text/csv; charset=utf-8").data.shape == (1, 1)
         assert inference.input_fn(b"51", "text/csv; charset=bogus").status == 415
     assert len(calls) <= 2, calls
+
+
+# --- Finding 13: the container routes ------------------------------------------------------------
+
+
+def test_a_body_over_the_limit_by_content_length_is_refused_before_it_is_read(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    """50 MB announced: 413 JSON at once, while the client still holds the body back."""
+    size = 50 * 1000 * 1000
+    head = (
+        f"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    # Only 64 KiB of the 50 MB is ever sent: a server that read the body would wait for the rest.
+    status, headers, body = parse_answer(raw_exchange(local_endpoint, head, iter([b"5" * 65536])))
+    assert status == 413
+    assert str(MAX_PAYLOAD_BYTES) in assert_json_error(headers, body)["error"]
+    assert http_call(local_endpoint, "GET", "/ping")[0] == 200
+
+
+def test_a_whole_oversize_body_sent_first_still_gets_the_413(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    """A client that sends everything before reading (http.client) still reads the 413."""
+    status, headers, body = http_call(
+        local_endpoint, "POST", "/invocations", b"5\n" * (MAX_PAYLOAD_BYTES // 2 + 1), {}
+    )
+    assert status == 413
+    assert_json_error(headers, body)
+
+
+def _chunks(total: int, piece: int = 1 << 16) -> Iterator[bytes]:
+    sent = 0
+    while sent < total:
+        data = b"5\n" * (piece // 2)
+        sent += len(data)
+        yield b"%x\r\n%s\r\n" % (len(data), data)
+    yield b"0\r\n\r\n"
+
+
+def test_an_oversize_chunked_body_is_refused_once_past_the_limit(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    """No Content-Length: reading stops past the limit and the answer is 413 JSON."""
+    head = (
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+
+    def body() -> Iterator[bytes]:
+        # The limit and a little more, then the client stalls: an endless stream, as far as the
+        # server can tell. It must answer without waiting for the end.
+        pieces = _chunks(MAX_PAYLOAD_BYTES + (1 << 17))
+        for piece in pieces:
+            if piece == b"0\r\n\r\n":
+                return
+            yield piece
+
+    status, headers, data = parse_answer(raw_exchange(local_endpoint, head, body()))
+    assert status == 413
+    assert str(MAX_PAYLOAD_BYTES) in assert_json_error(headers, data)["error"]
+    assert http_call(local_endpoint, "GET", "/ping")[0] == 200
+
+
+def test_a_chunked_body_within_the_limit_is_predicted(local_endpoint: LocalEndpoint) -> None:
+    """Chunked transfer under the limit still reaches the model."""
+    head = (
+        b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+        b"Accept: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    status, _, data = parse_answer(
+        raw_exchange(
+            local_endpoint, head, iter([b"3\r\n51\n\r\n", b"4\r\n149\n\r\n", b"0\r\n\r\n"])
+        )
+    )
+    assert status == 200, data
+    assert len(json.loads(data)["predictions"]) == 2
+
+
+def test_execution_parameters_answer_as_the_container_does_for_batch_transform(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    """GET /execution-parameters: JSON with the three fields batch transform reads."""
+    status, headers, body = http_call(local_endpoint, "GET", "/execution-parameters")
+    assert status == 200, body
+    assert headers["content-type"].split(";")[0] == JSON
+    assert json.loads(body) == {
+        # skdeploy serve runs one gunicorn worker unless told otherwise.
+        "MaxConcurrentTransforms": 1,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 6,
+    }
+
+
+def test_execution_parameters_follow_the_workers_and_the_payload_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MaxConcurrentTransforms is the container's worker count; MaxPayloadInMB the 6 MiB limit."""
+    inference = load_inference("inference_execution_parameters")
+    assert inference.MAX_PAYLOAD_IN_MB * 1024 * 1024 == MAX_PAYLOAD_BYTES
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "3")
+    assert (
+        json.loads(inference.execution_parameters_fn().get_data())["MaxConcurrentTransforms"] == 3
+    )
+    for unusable in ("", "zero", "0", "-2"):
+        monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", unusable)
+        document = json.loads(inference.execution_parameters_fn().get_data())
+        assert document["MaxConcurrentTransforms"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/invocations", 405),
+        ("PUT", "/invocations", 405),
+        ("POST", "/ping", 405),
+        ("DELETE", "/ping", 405),
+        ("POST", "/execution-parameters", 405),
+        ("GET", "/invocations/extra", 404),
+        ("POST", "/invocationsX", 404),
+        ("GET", "/pingx", 404),
+        ("GET", "/ping/", 404),
+        ("GET", "/execution-parameters/more", 404),
+    ],
+)
+def test_unknown_paths_and_wrong_methods_are_json_errors(
+    local_endpoint: LocalEndpoint, method: str, path: str, status: int
+) -> None:
+    """Paths nginx forwards that the container does not serve, and wrong methods: JSON, no HTML."""
+    got, headers, body = http_call(
+        local_endpoint, method, path, b"51" if method in ("POST", "PUT") else None
+    )
+    assert got == status, body[:300]
+    assert b"<html" not in body.lower()
+    assert b"<!doctype" not in body.lower()
+    assert_json_error(headers, body)
+    if status == 405:
+        assert headers.get("allow")

@@ -14,7 +14,12 @@ Three layers, outermost first, each copying one real component:
    exceptions (``ValidationError``, ``ModelError`` with ``OriginalStatusCode``...) as against AWS.
 2. **nginx** (``sagemaker_containers/etc/nginx.conf.template``): only paths matching
    ``^/(ping|invocations|execution-parameters)`` reach the model server; anything else is a 404
-   with the body ``{}``. No body-size limit on this path (``client_max_body_size 0``).
+   with the body ``{}``. Two deliberate differences, because here these paths are reachable
+   directly rather than only through SageMaker Runtime: a body over the endpoint's payload limit
+   (the one layer 1 enforces) is refused with a 413 JSON error before it is read, where the real
+   nginx has no limit (``client_max_body_size 0``) but never receives more than SageMaker Runtime
+   forwards; and Flask's HTML 404/405 pages (a path under those prefixes that the container does
+   not route, a wrong method) are answered as JSON errors.
 3. **The container's serving module** (``sagemaker_sklearn_container/serving.py``, which is not
    on PyPI, so its behaviour is reproduced here on top of the library it wraps,
    ``sagemaker_containers.beta.framework``): the user module is imported and ``model_fn``
@@ -29,6 +34,7 @@ A broken model then fails in seconds with its traceback instead of failing healt
 twenty minutes. Run by gunicorn, the WSGI callable is :func:`app`.
 """
 
+import functools
 import importlib
 import io
 import json
@@ -67,9 +73,19 @@ MAX_MESSAGE = 2048
 _CHUNK = 1 << 16
 
 
+@functools.lru_cache(maxsize=1)
 def endpoint_config():
-    """The emulated endpoint: name, region, account, variant, log group and payload limit."""
+    """The emulated endpoint: name, region, account, variant, log group and payload limit.
+
+    Read once per process: skdeploy.local sets it before gunicorn starts. Callers must not
+    change the dict.
+    """
     return json.loads(os.environ[CONFIG_ENV])
+
+
+def payload_limit():
+    """The endpoint's request body limit in bytes: the one limit for every route."""
+    return int(endpoint_config()["max_payload_bytes"])
 
 
 # --- Layer 3: the container's serving module ---------------------------------------------------
@@ -168,7 +184,7 @@ def app(environ, start_response):
     """What listens on the port: the runtime route, nginx's allowed paths, else nginx's 404."""
     path = environ.get("PATH_INFO", "")
     if FORWARDED_PATHS.match(path):
-        return container_app(environ, start_response)
+        return container_route(environ, start_response)
     route = RUNTIME_ROUTE.match(path)
     if route and environ.get("REQUEST_METHOD") == "POST":
         return invoke_endpoint(environ, start_response, unquote(route.group(1)))
@@ -176,6 +192,75 @@ def app(environ, start_response):
         "404 Not Found", [("Content-Type", "application/octet-stream"), ("Content-Length", "2")]
     )
     return [b"{}"]
+
+
+def container_route(environ, start_response):
+    """A request nginx forwards: the payload limit first, then the container, with JSON errors.
+
+    A Content-Length over the limit is answered at once, without reading the body. A body
+    without one (chunked) is read here, and refused as soon as it passes the limit. gunicorn
+    discards whatever the client still sends before it reads the next request on the
+    connection, for at most its keep-alive timeout, which is what lets a client that sends the
+    whole body before reading (most do) still get the 413.
+    """
+    limit = payload_limit()
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.isdigit() and int(length) > limit:
+        return _too_large(start_response, limit)
+    if not length and "HTTP_TRANSFER_ENCODING" in environ:
+        body = _read_body(environ, limit)
+        if body is None:
+            return _too_large(start_response, limit)
+        environ = dict(environ)
+        del environ["HTTP_TRANSFER_ENCODING"]
+        environ.update({"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)})
+    replaced = []
+
+    def json_errors(status, headers, exc_info=None):
+        # Flask's routing errors are HTML pages; any other answer passes through unchanged.
+        content_type = _header(headers, "Content-Type") or ""
+        if status[:3] in ("404", "405") and content_type.startswith("text/html"):
+            body, headers = _routing_error(environ, status, _header(headers, "Allow"))
+            replaced.append(body)
+        return start_response(status, headers, exc_info)
+
+    result = container_app(environ, json_errors)
+    if not replaced:
+        return result
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+    return replaced
+
+
+def _routing_error(environ, status, allow):
+    """The JSON body and headers for a path the container does not serve or a wrong method."""
+    method = environ.get("REQUEST_METHOD", "")
+    path = environ.get("PATH_INFO", "")
+    if status.startswith("405"):
+        message = f"{method} is not allowed on {path}; allowed: {allow or 'none'}"
+    else:
+        message = (
+            f"no route for {method} {path}; the container serves GET /ping, "
+            "POST /invocations and GET /execution-parameters"
+        )
+    body = json.dumps({"error": message}).encode("utf-8")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if allow:
+        headers.append(("Allow", allow))
+    return body, headers
+
+
+def _too_large(start_response, limit):
+    """The 413 for a body over the payload limit on the container's own route."""
+    body = json.dumps(
+        {"error": f"the request body is larger than {limit} bytes (the endpoint's payload limit)"}
+    ).encode("utf-8")
+    start_response(
+        "413 Request Entity Too Large",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 # --- Layer 1: SageMaker Runtime ------------------------------------------------------------------
@@ -205,7 +290,7 @@ def invoke_endpoint(environ, start_response, endpoint_name):
                 f"(this local endpoint serves variant {config['variant']})."
             },
         )
-    body = _read_body(environ, int(config["max_payload_bytes"]))
+    body = _read_body(environ, payload_limit())
     if body is None:
         return _oversize(start_response, request_id, config)
     status, headers, payload = _call(container_app, _container_environ(environ, body))
@@ -227,12 +312,16 @@ def invoke_endpoint(environ, start_response, endpoint_name):
 
 
 def _read_body(environ, limit):
-    """The request body, or None when it is larger than ``limit`` (the rest is drained)."""
+    """The request body, or None when it is larger than ``limit``.
+
+    A Content-Length over the limit is refused before anything is read, and reading stops as
+    soon as a body without one passes the limit. The rest is left unread: gunicorn discards it
+    before the next request on the connection, within its keep-alive timeout, so an endless
+    body cannot hold a worker.
+    """
     stream = environ["wsgi.input"]
     length = environ.get("CONTENT_LENGTH") or ""
     if length.isdigit() and int(length) > limit:
-        while stream.read(_CHUNK):
-            pass
         return None
     chunks = []
     size = 0
@@ -242,8 +331,6 @@ def _read_body(environ, limit):
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
-            while stream.read(_CHUNK):
-                pass
             return None
         chunks.append(chunk)
 
