@@ -9,13 +9,14 @@ UV := $(shell command -v uv 2>/dev/null || echo build/uv/bin/uv)
 RUN := $(UV) run --frozen
 STACK ?= dev
 
-.PHONY: help venv test lint typecheck unit demo model bench clean
+.PHONY: help venv test lint typecheck unit demo model bench fuzz clean
 
 help:
 	@echo "make demo    build, check, serve locally, smoke test and plan the $(STACK) stack"
 	@echo "make test    lint, typecheck and the whole test suite (what CI runs)"
 	@echo "make model   retrain model/model.joblib in the container-faithful runtime"
 	@echo "make bench   print the benchmark figures"
+	@echo "make fuzz    the pickle inspector's differential fuzz, 20,000 cases (FUZZ_CASES=N)"
 
 build/uv/bin/uv:
 	@echo "uv not found on PATH: installing it into build/uv"
@@ -48,6 +49,9 @@ demo: venv
 
 bench: venv
 	$(RUN) python bench/run.py
+
+fuzz: venv
+	FUZZ_CASES=$${FUZZ_CASES:-20000} $(RUN) pytest -q -s tests/test_pickle_fuzz.py
 
 clean:
 	rm -rf build .venv .pytest_cache .mypy_cache .ruff_cache

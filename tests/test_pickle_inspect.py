@@ -742,7 +742,7 @@ def test_decompression_stops_at_max_bytes(tmp_path: Path) -> None:
     path = _write(tmp_path / "bomb.joblib", b"".join(parts) + compressor.flush())
     assert path.stat().st_size < 1 << 20
 
-    with pytest.raises(PickleInspectionError, match="pickleLimits.maxStreamMb=8"):
+    with pytest.raises(PickleInspectionError, match=r"pickleLimits\.maxStreamMb=8"):
         inspect_pickle(path, limits=InspectionLimits(max_stream_mb=8))
     with pytest.raises(PickleInspectionError, match="truncated"):
         inspect_pickle(path)
@@ -754,7 +754,7 @@ def test_a_real_model_larger_than_max_bytes_is_refused(tmp_path: Path) -> None:
     joblib.dump(StandardScaler().fit(np.zeros((2, 200_000))), path, compress=3)
 
     assert inspect_pickle(path).refused == ()
-    with pytest.raises(PickleInspectionError, match="pickleLimits.maxStreamMb=1 "):
+    with pytest.raises(PickleInspectionError, match=r"pickleLimits\.maxStreamMb=1 "):
         inspect_pickle(path, limits=InspectionLimits(max_stream_mb=1))
 
 
