@@ -2,14 +2,37 @@
 
 :func:`global_refusal` is the whole policy: the walker in :mod:`skdeploy.pickle_inspect` calls it
 for every global a pickle names and refuses the file when it answers a reason.
+
+A global is allowed by the object it names, under every name that reaches that object: the
+generated data (``pickle_allowlist.json``, from :mod:`skdeploy.pickle_allowlist_gen`) lists each
+``module.name`` that, in the environments it was generated from, is bound to a class of
+scikit-learn, numpy, scipy or pandas (less the classes refused in
+:mod:`skdeploy.pickle_allowlist`), a numpy ufunc, a Cython ``__pyx_unpickle_*`` helper, or one of
+the reviewed functions and builtins of :data:`skdeploy.pickle_allowlist.REVIEWED`. Every other
+name of those libraries, or of the standard library and joblib, is refused, even when it lives
+in an allowed library (``numpy._core._methods._dump`` writes files). A name the data does not
+know, e.g. from a library version none of its environments had, is refused and the message says
+so; it is never guessed from its module.
+
+Modules the caller ships itself (``extra_allowed_modules``) are allowed whole, except the known
+gadgets; they cannot unlock names of the libraries or of the standard library.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
+from functools import cache
+from pathlib import Path
 
-__all__ = ["global_refusal", "in_package"]
+from skdeploy.pickle_allowlist import LIBRARIES, REVIEWED
+
+__all__ = ["ALLOWLIST_FILE", "allowed_globals", "global_refusal", "in_package"]
+
+#: The generated data: allowed names only, grouped by kind and module.
+ALLOWLIST_FILE = Path(__file__).with_name("pickle_allowlist.json")
 
 _OLD_JOBLIB_WRAPPERS = frozenset(
     {
@@ -20,130 +43,83 @@ _OLD_JOBLIB_WRAPPERS = frozenset(
     }
 )
 
-# --------------------------------------------------------------------------------------------
-# The allow-list. Each entry says why importing (and calling) it is harmless.
-
-#: Packages allowed as a whole (less the deny-list below): the container ships them all.
-_ALLOWED_PACKAGES: dict[str, str] = {
-    "sklearn": "the estimators themselves",
-    "numpy": "arrays, dtypes and scalars (numpy.core.multiarray._reconstruct, numpy.dtype, ...)",
-    "scipy": "sparse matrices and distributions that estimators keep",
-    "pandas": "DataFrames, Series or Index objects an estimator may hold",
-}
-
-_PLAIN_VALUES = "constructs a plain value from its arguments (protocols < 4 write sets, "
-_PLAIN_VALUES += "frozensets, complex numbers, slices and bytearrays this way)"
-
-#: Single globals outside those packages that models legitimately need.
-_ALLOWED_GLOBALS: dict[str, str] = {
-    "joblib.numpy_pickle.NumpyArrayWrapper": (
-        "joblib's placeholder for an array: it holds shape, dtype and order only"
-    ),
-    **{
-        f"builtins.{name}": _PLAIN_VALUES
-        for name in [
-            "object",
-            "bool",
-            "int",
-            "float",
-            "complex",
-            "str",
-            "bytes",
-            "bytearray",
-            "list",
-            "tuple",
-            "dict",
-            "set",
-            "frozenset",
-            "slice",
-            "range",
-        ]
-    },
-    "builtins.Ellipsis": "a singleton",
-    "builtins.NotImplemented": "a singleton",
-    "copyreg._reconstructor": (
-        "protocols 0 and 1 rebuild instances with base.__new__(cls); cls and base are "
-        "themselves checked globals"
-    ),
-    "copyreg.__newobj__": "cls.__new__(cls, *args) for a checked cls (NEWOBJ before protocol 2)",
-    "copyreg.__newobj_ex__": "cls.__new__(cls, *args, **kwargs) for a checked cls",
-    "collections.OrderedDict": "a container",
-    "collections.defaultdict": "a container; its factory is itself a checked global",
-    "collections.deque": "a container",
-    "collections.Counter": "a container",
-    "_codecs.encode": (
-        "protocol 2 has no bytes opcode, so Python 3 writes bytes as "
-        "_codecs.encode(text, 'latin1'); it only looks codecs up in the stdlib's encodings"
-    ),
-    "functools.partial": (
-        "binds arguments to another callable, which is itself a checked global; the "
-        "REDUCE opcode could call that callable directly anyway"
-    ),
-}
-
 _FILES = "reads or writes files"
 _CODE = "runs code (tests, compilers, eval)"
 _MEMORY = "builds arrays over arbitrary memory addresses"
 _IMPORT = "imports modules named by string"
 _NESTED = "unpickles nested data that this inspection never sees"
+_PROCESSES = "starts processes"
 
-#: Known entry points to code, files, network or raw memory inside the allowed packages.
-#: ``fnmatch`` patterns over ``module.name``; a pattern also covers everything below it.
-_DENIED: tuple[tuple[str, str], ...] = (
+#: Why some well-known names of the allowed libraries are refused: only to explain a refusal,
+#: never to allow anything (the generated data does that). ``fnmatch`` patterns over
+#: ``module.name``; a pattern also covers everything below it.
+_KNOWN_DANGERS: tuple[tuple[str, str], ...] = (
     ("numpy.testing", _CODE),
     ("numpy.*tests", _CODE),
-    ("numpy.test", _CODE),
-    ("numpy.*.test", _CODE),
+    ("numpy.*test", _CODE),
     ("numpy._pytesttester", _CODE),
     ("numpy.f2py", _CODE),
     ("numpy.distutils", _CODE),
     ("numpy.ctypeslib", _MEMORY),
-    ("numpy.lib.stride_tricks", _MEMORY),
-    ("numpy.lib._stride_tricks_impl", _MEMORY),
+    ("numpy.*stride_tricks*", _MEMORY),
     ("numpy.*as_strided", _MEMORY),
     ("numpy.*_internal", _MEMORY),
-    ("numpy.lib.npyio", _FILES),
-    ("numpy.lib._npyio_impl", _FILES),
-    ("numpy.lib.format", _FILES),
-    ("numpy.lib._format_impl", _FILES),
-    ("numpy.lib._datasource", "downloads URLs and reads files"),
-    ("numpy.DataSource", "downloads URLs and reads files"),
+    ("numpy.*_dump", "pickles an array into a file it opens by name (writes files)"),
+    ("numpy.*_dumps", "pickles an array"),
+    ("numpy.*npyio*", _FILES),
+    ("numpy.lib*format*", _FILES),
+    ("numpy.*DataSource", "downloads URLs and reads files, and deletes its directory"),
+    ("numpy.lib._datasource", "downloads URLs and reads files, and deletes its directory"),
+    ("numpy.*add_newdoc*", _IMPORT),
     ("numpy.lib.utils", _IMPORT),
-    ("numpy.*lookfor", _IMPORT),
-    ("numpy.compat", "loads Python source files and opens files (npy_load_module, open_latin1)"),
-    ("numpy.info", "imports and prints modules named by string"),
     ("numpy.lib._utils_impl", _IMPORT),
+    ("numpy.*lookfor", _IMPORT),
+    ("numpy.*info", _IMPORT + " and prints them"),
+    ("numpy.compat", "loads Python source files and opens files (npy_load_module, open_latin1)"),
     ("numpy.*load", _FILES + " (and unpickles with allow_pickle)"),
     ("numpy.*loadtxt", _FILES),
     ("numpy.*genfromtxt", _FILES),
     ("numpy.*fromregex", _FILES),
     ("numpy.*fromfile", _FILES),
+    ("numpy.*recfromcsv", _FILES),
+    ("numpy.*recfromtxt", _FILES),
+    ("numpy.*openfile", _FILES),
+    ("numpy.*fromtextfile", _FILES),
     ("numpy.*save", _FILES),
     ("numpy.*savez", _FILES),
     ("numpy.*savez_compressed", _FILES),
     ("numpy.*savetxt", _FILES),
     ("numpy.*memmap", "creates or overwrites files when called"),
     ("sklearn.utils._testing", _CODE),
+    ("sklearn.utils._mocking", _CODE),
     ("sklearn.utils.estimator_checks", _CODE),
     ("sklearn.*tests", _CODE),
     ("sklearn.conftest", _CODE),
     ("sklearn._build_utils", _CODE),
+    ("sklearn.*export_graphviz", "writes files"),
     ("sklearn.datasets", "downloads data and reads files"),
     ("sklearn.externals", "vendored third-party code outside scikit-learn's API"),
     ("sklearn.utils._joblib", "re-exports joblib.load, which " + _NESTED),
+    ("sklearn.utils.parallel", _PROCESSES),
+    ("sklearn.*Parallel", _PROCESSES),
+    ("sklearn.*Memory", "caches function results in files"),
     ("sklearn.utils.discovery", "imports every scikit-learn module, tests included"),
-    ("sklearn.utils._show_versions", "inspects the installation"),
-    ("sklearn.show_versions", "inspects the installation"),
+    ("sklearn.*show_versions", "inspects the installation"),
     ("sklearn._config", "changes scikit-learn's global configuration"),
     ("sklearn.set_config", "changes scikit-learn's global configuration"),
     ("sklearn.config_context", "changes scikit-learn's global configuration"),
     ("scipy.io", _FILES),
+    ("scipy.*save_npz", _FILES),
+    ("scipy.*load_npz", _FILES),
     ("scipy.datasets", "downloads data and reads files"),
-    ("scipy._lib", "low-level callbacks (LowLevelCallable) and test utilities"),
+    ("scipy._lib", "process pools (MapWrapper), raw callbacks (LowLevelCallable), test tools"),
     ("scipy.LowLevelCallable", _MEMORY),
+    ("scipy.*ODR", "deletes the files it is given when constructed with overwrite=True"),
+    ("scipy.*DifferentialEvolutionSolver", _PROCESSES + " (workers)"),
+    ("scipy.*SHGO", _PROCESSES + " (workers)"),
+    ("scipy.optimize._shgo_lib", _PROCESSES + " (workers)"),
     ("scipy.*tests", _CODE),
-    ("scipy.test", _CODE),
-    ("scipy.*.test", _CODE),
+    ("scipy.*test", _CODE),
     ("pandas.io", _FILES),
     ("pandas.*read_*", _FILES),
     ("pandas.*to_pickle", _FILES),
@@ -245,12 +221,50 @@ def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
+@cache
+def allowed_globals() -> dict[str, str]:
+    """Every allowed ``module.name`` and why: ``class``, ``ufunc``, ``cython`` or a reviewed key."""
+    data = json.loads(ALLOWLIST_FILE.read_text(encoding="utf-8"))
+    allowed: dict[str, str] = dict(data["reviewed"])
+    for group, kind in (("classes", "class"), ("ufuncs", "ufunc"), ("cython", "cython")):
+        for module, names in data[group].items():
+            allowed.update((f"{module}.{name}", kind) for name in names.split())
+    return allowed
+
+
+@cache
+def _covered_versions() -> str:
+    data = json.loads(ALLOWLIST_FILE.read_text(encoding="utf-8"))
+    versions = sorted({env["sklearn"] for env in data["environments"]}, key=_version_key)
+    return ", ".join(versions)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
+
+
+#: Top-level modules whose names only the generated data can allow.
+_DATA_DECIDES = frozenset(
+    {*LIBRARIES, "joblib", *sys.stdlib_module_names, *(key.split(".")[0] for key in REVIEWED)}
+)
+
+
+def _library_refusal(qualname: str) -> str:
+    hint = next((reason for pattern, reason in _KNOWN_DANGERS if _matches(qualname, pattern)), "")
+    return (
+        (f"{hint}: " if hint else "")
+        + "not a class, ufunc or reviewed function of scikit-learn, numpy, scipy or pandas in the "
+        f"allow-list generated from scikit-learn {_covered_versions()} environments (a name from "
+        "another version is refused, not guessed; see skdeploy/pickle_allowlist_gen.py)"
+    )
+
+
 def global_refusal(module: str, name: str, extra_allowed_modules: Iterable[str] = ()) -> str | None:
     """Why the unpickler must not import ``module.name``, or ``None`` if it may.
 
     ``extra_allowed_modules`` adds packages the caller ships itself (e.g. a module in the model's
-    ``code/`` directory that defines a custom transformer); the deny-list, the known gadgets,
-    ``__main__``, attribute paths and special names stay refused.
+    ``code/`` directory that defines a custom transformer); the known gadgets, the libraries' and
+    the standard library's names, ``__main__``, attribute paths and special names stay refused.
     """
     qualname = f"{module}.{name}"
     if module in _MAIN_MODULES:
@@ -268,15 +282,13 @@ def global_refusal(module: str, name: str, extra_allowed_modules: Iterable[str] 
         )
     if not name.isidentifier():
         return "not a valid name"
-    if _is_dunder(name) and qualname not in _ALLOWED_GLOBALS:
+    kind = allowed_globals().get(qualname)
+    if _is_dunder(name) and kind not in REVIEWED:
         return (
             "a special attribute: reaching module or class internals (__builtins__, __dict__) is "
             "how exploits escape an allow-list"
         )
-    for pattern, reason in _DENIED:
-        if _matches(qualname, pattern):
-            return reason
-    if qualname in _ALLOWED_GLOBALS:
+    if kind is not None:
         return None
     if (module, name) in _OLD_JOBLIB_WRAPPERS:
         return (
@@ -286,11 +298,12 @@ def global_refusal(module: str, name: str, extra_allowed_modules: Iterable[str] 
     for pattern, reason in _GADGETS:
         if _matches(qualname, pattern):
             return reason
-    allowed = (*_ALLOWED_PACKAGES, *extra_allowed_modules)
-    if any(in_package(module, package) for package in allowed):
+    if module.split(".")[0] in _DATA_DECIDES:
+        return _library_refusal(qualname)
+    if any(in_package(module, package) for package in extra_allowed_modules):
         return None
     return (
-        "not on the allow-list (scikit-learn, numpy, scipy, pandas and a few data-only builtins): "
-        "the container may not be able to import it, and an unknown callable can do anything "
-        "when the unpickler calls it"
+        "not on the allow-list (classes of scikit-learn, numpy, scipy and pandas, numpy ufuncs "
+        "and a few reviewed functions and data-only builtins): the container may not be able to "
+        "import it, and an unknown callable can do anything when the unpickler calls it"
     )
