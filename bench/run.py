@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_artifact
 import bench_endpoint
 import bench_handlers
+import bench_inspector
 import bench_memory
 import bench_plan
 from common import REPO, machine
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "artifact": bench_artifact.main,
     "plan": bench_plan.main,
     "memory": bench_memory.main,
+    "inspector": bench_inspector.main,
 }
 
 

@@ -536,8 +536,9 @@ def serve(
     port = int(served.listener.getsockname()[1])
     with _stop_signals_stop():
         try:
-            refuse_unsafe_pickles(settings)
+            # The builder first: it refuses files outside the project before anything reads them.
             built = artifact.build_for_settings(settings, progress=say)
+            refuse_unsafe_pickles(settings)
             python = runtime.ensure_runtime(
                 settings.framework, settings.project_dir / BUILD_DIR, progress=say
             )

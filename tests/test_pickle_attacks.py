@@ -100,7 +100,7 @@ def test_the_honest_layout_of_the_attacks_passes_and_loads_cleanly(tmp_path: Pat
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("str_ key", "computed or repeated keys"),
+        ("str_ key", "computed"),
         ("repeated shape key", "computed or repeated keys"),
         ("unknown attribute", "not the ones joblib writes"),
         ("shape as list", "shape is not a tuple of counts"),
@@ -312,3 +312,37 @@ def test_serve_does_not_load_a_pickle_it_could_not_inspect(tmp_path: Path) -> No
         refuse_unsafe_pickles(settings)
     # With the default limits the same model is served.
     refuse_unsafe_pickles(load_stack_settings(copy_project(tmp_path / "plain"), "dev"))
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        atk.EMPTY_DICT + atk.text("__array_interface__") + atk.EMPTY_DICT + atk.SETITEM,
+        atk.EMPTY_DICT
+        + atk.glob("numpy", "str_")
+        + atk.text("__array_interface__")
+        + atk.TUPLE1
+        + atk.REDUCE
+        + atk.EMPTY_DICT
+        + atk.SETITEM,
+        atk.glob("builtins", "dict")
+        + atk.small_tuple(atk.EMPTY_LIST + atk.small_tuple(atk.text("x"), atk.NONE) + atk.APPEND)
+        + atk.REDUCE,
+        atk.small_tuple(atk.NONE, atk.EMPTY_DICT + atk.text("__dict__") + atk.NONE + atk.SETITEM),
+    ],
+    ids=["dunder key", "numpy.str_ dunder key", "dict built by a call", "dunder slot"],
+)
+def test_a_build_cannot_set_special_or_unseen_attributes(tmp_path: Path, state: bytes) -> None:
+    """An __array_interface__ in an instance's __dict__ lets a ufunc read any address."""
+    instance = atk.glob("copyreg", "_reconstructor") + atk.small_tuple(
+        atk.glob("sklearn.preprocessing._data", "StandardScaler"),
+        atk.glob("builtins", "object"),
+        atk.NONE,
+    )
+    path = tmp_path / "state.pkl"
+    path.write_bytes(atk.PROTO4 + instance + atk.REDUCE + state + atk.BUILD + atk.STOP)
+
+    message = refusal(path)
+
+    assert message is not None
+    assert "BUILD" in message
