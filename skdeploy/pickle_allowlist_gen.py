@@ -69,7 +69,7 @@ def _walk(package: str, parts: list[str], found: set[str]) -> None:
             continue
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: S112 - optional modules fail to import; skipped on purpose
+        except Exception:  # noqa: S112  # nosec B112 - optional modules may fail to import
             continue
         found.add(name)
 
@@ -108,7 +108,7 @@ def _class_refusal(
         function = getattr(value, "__func__", value)
         try:
             function = inspect.unwrap(function)  # decorators may live in other modules
-        except Exception:  # noqa: S112 - optional modules fail to import; skipped on purpose
+        except Exception:  # noqa: S112  # nosec B112 - optional modules may fail to import
             continue
         if not str(getattr(function, "__qualname__", "")).startswith(cls.__qualname__ + "."):
             continue  # a function assigned to the class, not defined in its body
@@ -208,7 +208,7 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
                 continue
             try:
                 obj = getattr(module, name)
-            except Exception:  # noqa: S112 - optional modules fail to import; skipped on purpose
+            except Exception:  # noqa: S112  # nosec B112 - optional modules may fail to import
                 continue
             kind = _kind(name, obj, ctx)
             if kind is None:
@@ -220,7 +220,7 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
         module_name, _, name = qualname.rpartition(".")
         try:
             obj = getattr(importlib.import_module(module_name), name)
-        except Exception:  # noqa: S112 - optional modules fail to import; skipped on purpose
+        except Exception:  # noqa: S112  # nosec B112 - optional modules may fail to import
             continue  # not in this environment
         checked[qualname] = _kind(name, obj, ctx)
     versions = {"python": ".".join(str(part) for part in sys.version_info[:3])}

@@ -20,27 +20,23 @@ joblib's layout
     ``NumpyUnpickler.load_build`` consumes those bytes; this walker does the same from the
     wrapper's recorded shape and dtype (a plain ``pickletools.genops`` stops at the first array).
     Compressed files are recognised by joblib's own magic prefixes and decompressed as a stream,
-    capped at ``max_bytes`` so that a zip bomb is refused instead of filling memory.
+    capped by ``InspectionLimits.max_stream_mb`` so that a zip bomb is refused.
+
+Agreeing with the loader by construction
+    Wherever joblib reads raw bytes, the walk reads exactly as many, or refuses: the placeholder
+    only in the two forms joblib writes, its state only as joblib writes it, dtypes only in the
+    states numpy writes (:func:`_dtype_layout`), array data never inside an open pickle frame.
+    Constructs whose effect cannot be read from the file (calling an object the pickle built,
+    a BUILD that sets special or unseen attributes) are refused. A refusal stops the walk.
 
 What the allow-list promises
-    Every global the unpickler would import is either one of a few named, data-only builtins, or
-    lives in scikit-learn, numpy, scipy or pandas, which the container ships. Anything else is
-    refused by name: the container may not have it, and an unknown callable can do anything when
-    the unpickler calls it. The classic exploit gadgets (``os.system``, ``subprocess``,
-    ``builtins.eval``/``exec``/``getattr``/``__import__``, ``importlib``, ``operator``, nested
-    unpicklers) are refused with the reason; so are classes from ``__main__``, attribute paths
-    (``module.Class.attr``) and special names (``__builtins__``), which is how exploits climb out
-    of an allowed module. Inside the allowed libraries, a deny-list names their known entry
-    points to code execution, files, the network or raw memory (``numpy.testing``,
-    ``numpy.load``, ``numpy.lib.stride_tricks``, ``sklearn.utils._testing``, ``pandas.eval``,
-    ``pandas.read_*``, ...), and numpy's ``_ufunc_reconstruct(module, name)`` (an import by
-    string) is checked as the global it imports.
+    See :mod:`skdeploy.pickle_policy`: globals are allowed by the object they reach, under every
+    name that reaches it. The work is bounded by :class:`InspectionLimits`.
 
 What it does not promise
-    That a hostile author cannot find another gadget among the thousands of callables of those
-    libraries, or cannot exhaust memory (``numpy.zeros`` of a huge shape is allowed). A model file
-    from an untrusted source is code; the check makes honest mistakes and the well-known attacks
-    fail fast, it is not a sandbox.
+    That no allowed class or function can be turned into a gadget, or that the loader's own
+    memory is bounded (``numpy.zeros`` of a huge shape is allowed). A model file from an
+    untrusted source is code; the check makes honest mistakes and known attacks fail fast.
 """
 
 from __future__ import annotations

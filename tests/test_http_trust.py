@@ -15,7 +15,6 @@ with ``http.client`` or, where a client would send the whole body first, a raw s
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import json
 import socket
@@ -32,6 +31,7 @@ from skdeploy.frontdoor import handler
 from tests.conftest import LocalEndpoint
 from tests.support import load_inference
 from tests.test_frontdoor import LambdaContext, api_event, closed_port_url, set_environment
+from tests.test_local_endpoint import request as http_call
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="skdeploy serve needs Linux or macOS (gunicorn)"
@@ -174,27 +174,6 @@ def answer(body: bytes) -> dict[str, Any]:
 
 
 # --- HTTP helpers --------------------------------------------------------------------------------
-
-
-def http_call(
-    endpoint: LocalEndpoint,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    """One request on a new connection: status, headers (lower-case names), body."""
-    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return (
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            response.read(),
-        )
-    finally:
-        connection.close()
 
 
 def raw_exchange(endpoint: LocalEndpoint, head: bytes, body: Iterator[bytes]) -> bytes:
