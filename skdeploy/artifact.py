@@ -170,6 +170,17 @@ def _hidden(parts: tuple[str, ...]) -> str | None:
     return next((part for part in parts if part.startswith(".")), None)
 
 
+def _hidden_problem(real: Path, root: Path, where: str) -> str | None:
+    """Why ``real`` (inside ``root``) may not ship, when it lies in a hidden file or folder."""
+    hidden = _hidden(real.relative_to(root).parts)
+    if hidden is None:
+        return None
+    return (
+        f"{where} the hidden {hidden}: hidden files and folders never ship (they hold secrets: "
+        ".git/config, .env)"
+    )
+
+
 def _project_root(model_dir: Path, inference_dir: Path, project_dir: Path | None) -> Path:
     """The folder every input must resolve inside: the project, else the folders' common one."""
     if project_dir is None:
@@ -189,12 +200,9 @@ def _folder(problems: list[str], what: str, folder: Path, root: Path) -> Path | 
             "outside it"
         )
         return None
-    hidden = _hidden(real.relative_to(root).parts)
+    hidden = _hidden_problem(real, root, f"{what} {shown} lies in")
     if hidden is not None:
-        problems.append(
-            f"{what} {shown} lies in the hidden {hidden}: hidden files and folders never ship "
-            "(they hold secrets: .git/config, .env)"
-        )
+        problems.append(hidden)
         return None
     if not real.is_dir():
         problems.append(f"{what} {shown} is not a directory")
@@ -217,12 +225,9 @@ def _checked(
                 f"{what} {path} is a link to {real}, outside the project {root}: refused"
             )
             return None
-        hidden = _hidden(real.relative_to(root).parts)
+        hidden = _hidden_problem(real, root, f"{what} {path} is a link into")
         if hidden is not None:
-            problems.append(
-                f"{what} {path} is a link into the hidden {hidden}: hidden files and folders "
-                "never ship (they hold secrets: .git/config, .env)"
-            )
+            problems.append(hidden)
             return None
     if real == root:
         found = None

@@ -313,7 +313,6 @@ class _Stream:
             self._refill(1)
             if not self._buffer:
                 return -1
-        self._check_frame(1, "an opcode")
         byte = self._buffer[self._offset]
         self._offset += 1
         return byte
@@ -715,7 +714,7 @@ class _Walker:
     def op_setitem(self, _: object) -> None:
         value = self.pop()
         key = self.pop()
-        self.update(self.top(), [(key, value)])
+        self.update(self.top(), self.pairs([key, value]))
 
     def op_setitems(self, _: object) -> None:
         pairs = self.pairs(self.pop_mark())

@@ -346,3 +346,28 @@ def test_a_build_cannot_set_special_or_unseen_attributes(tmp_path: Path, state: 
 
     assert message is not None
     assert "BUILD" in message
+
+
+_W = atk.glob("joblib.numpy_pickle", "NumpyArrayWrapper")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        atk.EMPTY_DICT + atk.text("x") + _W + atk.SETITEM,
+        atk.EMPTY_DICT + _W + atk.NONE + atk.SETITEM,
+        atk.EMPTY_DICT + atk.MARK + atk.text("x") + _W + atk.SETITEMS,
+        atk.EMPTY_LIST + _W + atk.APPEND,
+        atk.small_tuple(atk.text("x"), _W),
+    ],
+    ids=["SETITEM value", "SETITEM key", "SETITEMS", "APPEND", "tuple"],
+)
+def test_joblibs_placeholder_class_cannot_be_stored_anywhere(tmp_path: Path, stored: bytes) -> None:
+    """The placeholder class is only ever consumed by the two constructions joblib writes."""
+    path = tmp_path / "stored.pkl"
+    path.write_bytes(atk.PROTO4 + stored + atk.STOP)
+
+    message = refusal(path)
+
+    assert message is not None
+    assert "NumpyArrayWrapper" in message
