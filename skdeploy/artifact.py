@@ -2,8 +2,9 @@
 reproducibly.
 
 Layout: the model files at the archive root (the container extracts it to ``/opt/ml/model``) and
-``code/`` holding ``inference.py``, the other ``.py`` modules of the inference directory and an
-optional ``requirements.txt``. Training scripts and samples never ship.
+``code/`` holding ``inference.py``, the other ``.py`` modules of the inference directory, the
+``.py`` files of its packages (sub-folders with ``__init__.py``) and an optional
+``requirements.txt``. Training scripts and samples never ship.
 
 Contained: every file comes from inside the project folder. Folders outside it, symlinks that
 leave it or point into a hidden folder (``.git``, ``.env``), and anything but regular files
@@ -43,6 +44,7 @@ from skdeploy.constants import (
     ARTIFACT_CODE_DIR,
     ARTIFACT_NAME,
     BUILD_DIR,
+    PACKAGE_INIT,
     PROGRAM,
     REQUIREMENTS_FILE,
 )
@@ -255,6 +257,51 @@ def _checked(
     return Source(real, root, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
 
 
+def _is_package(folder: Path) -> bool:
+    return (folder / PACKAGE_INIT).is_file()
+
+
+def handler_files(
+    handlers: Path, root: Path, problems: list[str] | None = None
+) -> list[tuple[str, Path]]:
+    """What ships in ``code/`` from a handler folder: ``(name below code/, path)``, sorted.
+
+    The folder's ``*.py`` modules and ``requirements.txt``, and the ``*.py`` files of its
+    packages (sub-folders holding ``__init__.py``, and their sub-packages), so a user's own
+    modules ship whether they are one file or a package. Hidden entries and ``__pycache__`` are
+    skipped; a folder that is not a package (tests, notebooks, data) does not ship. A package
+    reached through a link must resolve inside ``root`` (else a problem is added, if a list is
+    given, and it is left out); a package seen twice (a link loop) is listed once.
+    """
+    found: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+
+    def walk(folder: Path, prefix: str, top: bool) -> None:
+        real = Path(os.path.realpath(folder))
+        if real in seen:
+            return
+        seen.add(real)
+        for path in sorted(folder.iterdir()):
+            name = path.name
+            if name.startswith(".") or name == "__pycache__":
+                continue
+            if path.is_dir():
+                if not name.isidentifier() or not _is_package(path):
+                    continue
+                if path.is_symlink():
+                    checked: list[str] = []
+                    if _folder(checked, "handler package", path, root) is None:
+                        if problems is not None:
+                            problems.extend(checked)
+                        continue
+                walk(path, f"{prefix}{name}/", False)
+            elif path.suffix == ".py" or (top and name == REQUIREMENTS_FILE):
+                found.append((f"{prefix}{name}", path))
+
+    walk(handlers, "", True)
+    return sorted(found)
+
+
 def artifact_inputs(
     model_dir: Path,
     inference_dir: Path,
@@ -284,14 +331,12 @@ def artifact_inputs(
             if source is not None:
                 members[name] = source
     if handlers is not None:
-        program_found = False
-        for path in sorted(handlers.iterdir()):
-            if path.suffix == ".py" or path.name == REQUIREMENTS_FILE:
-                program_found = program_found or path.name == PROGRAM
-                source = _checked(problems, "handler", path, root, required=path.name == PROGRAM)
-                if source is not None:
-                    members[f"{ARTIFACT_CODE_DIR}/{path.name}"] = source
-        if not program_found:
+        shipped = handler_files(handlers, root, problems)
+        for name, path in shipped:
+            source = _checked(problems, "handler", path, root, required=name == PROGRAM)
+            if source is not None:
+                members[f"{ARTIFACT_CODE_DIR}/{name}"] = source
+        if PROGRAM not in dict(shipped):
             problems.append(f"{handlers / PROGRAM} does not exist: the container needs it")
     for name in members:
         if len(name.encode()) > 100:

@@ -5,6 +5,7 @@ Each fact is written once here; nothing else in the project spells these strings
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 # --- Container environment variables (read by sagemaker-containers) -----------------------------
@@ -20,6 +21,8 @@ ENV_BASE_DIR: Final = "SAGEMAKER_BASE_DIR"
 
 #: Entry script inside ``code/`` of the artifact.
 PROGRAM: Final = "inference.py"
+#: What makes a folder of the handler directory a package that ships in ``code/``.
+PACKAGE_INIT: Final = "__init__.py"
 #: Where the container extracts ``model.tar.gz``.
 CONTAINER_MODEL_DIR: Final = "/opt/ml/model"
 #: ``SAGEMAKER_SUBMIT_DIRECTORY`` when the code ships inside ``model.tar.gz``.
@@ -28,13 +31,28 @@ CONTAINER_CODE_DIR: Final = "/opt/ml/model/code"
 CONTAINER_LOG_LEVEL: Final = "20"
 
 
-def container_environment(region: str) -> dict[str, str]:
-    """Environment the Model resource declares; the local runtime serves with the same values."""
+#: ``inference.py``'s own options, set on the Model only when a stack changes them
+#: (``probabilities``, ``csvHeader``); the handlers read them once, at model load.
+ENV_PROBABILITIES: Final = "SKDEPLOY_PROBABILITIES"
+ENV_CSV_HEADER: Final = "SKDEPLOY_CSV_HEADER"
+CSV_HEADER_CHOICES: Final = ("auto", "present", "absent")
+CSV_HEADER_DEFAULT: Final = "auto"
+
+
+def container_environment(
+    region: str, handler_environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Environment the Model resource declares; the local runtime serves with the same values.
+
+    ``handler_environment`` adds the stack's handler options
+    (:attr:`skdeploy.settings.EndpointSettings.handler_environment`).
+    """
     return {
         ENV_PROGRAM: PROGRAM,
         ENV_SUBMIT_DIRECTORY: CONTAINER_CODE_DIR,
         ENV_LOG_LEVEL: CONTAINER_LOG_LEVEL,
         ENV_REGION: region,
+        **(handler_environment or {}),
     }
 
 

@@ -192,6 +192,10 @@ def _load_and_predict_one(
                 verdict, _answers = smoke.check_predictions(
                     clients.runtime, endpoint.endpoint_name, samples
                 )
+                # Every output the endpoint serves: a classifier's probabilities too.
+                probabilities = smoke.check_probabilities(
+                    clients.runtime, endpoint.endpoint_name, samples
+                )
         except EndpointFailed as exc:
             if exc.exit_code == cli.EXIT_CANNOT_RUN:
                 raise CheckCannotRun(
@@ -204,6 +208,8 @@ def _load_and_predict_one(
             return
     if verdict.status != smoke.PASS:
         report.add("load-and-predict", "error", f"{prefix}{verdict.detail}")
+    if probabilities.status == smoke.FAIL:
+        report.add("load-and-predict", "error", f"{prefix}probabilities: {probabilities.detail}")
 
 
 def run_check(settings: EndpointSettings, *, runtime: bool = True) -> preflight.PreflightReport:

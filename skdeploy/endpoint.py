@@ -48,6 +48,7 @@ from skdeploy.scaling import (
     scaling_resource_id,
 )
 from skdeploy.settings import EndpointSettings, VariantSettings
+from skdeploy.trusted import TRUSTED_TAG
 
 
 class EndpointReplacementRefused(RuntimeError):
@@ -303,7 +304,9 @@ class SklearnEndpoint(pulumi.ComponentResource):
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=image_uri,
                     model_data_url=pulumi.Output.concat("s3://", bucket.bucket, "/", keys[v.name]),
-                    environment=container_environment(settings.region),
+                    environment=container_environment(
+                        settings.region, settings.handler_environment
+                    ),
                 ),
                 enable_network_isolation=settings.network_isolation,
                 vpc_config=None
@@ -312,7 +315,10 @@ class SklearnEndpoint(pulumi.ComponentResource):
                     subnets=list(settings.vpc.subnet_ids),
                     security_group_ids=list(settings.vpc.security_group_ids),
                 ),
-                tags=tags,
+                # Trust granted to the user's own classes shows in every plan of the Model.
+                tags={**tags, TRUSTED_TAG: " ".join(settings.trusted_modules)}
+                if settings.trusted_modules
+                else tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, objects[v.name]]),
             )
             for v in variants

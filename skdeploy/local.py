@@ -234,7 +234,7 @@ def server_environment(
         for key, value in source.items()
         if not key.startswith("PYTHON") and key not in _PARENT_ONLY_ENV
     }
-    for key, value in container_environment(settings.region).items():
+    for key, value in container_environment(settings.region, settings.handler_environment).items():
         env[key] = local_path(value, base_dir)
     description = endpoint_description(settings, options)
     if temp_dir is not None:
@@ -468,14 +468,16 @@ def refuse_unsafe_pickles(settings: EndpointSettings) -> None:
     files (a handler's own data) are left to the handlers, as ``check`` says.
     """
     from skdeploy.pickle_inspect import PickleInspectionError, inspect_pickle
-    from skdeploy.preflight import is_pickle_name
+    from skdeploy.preflight import is_pickle_name, trusted_classes
 
     unsafe: list[str] = []
     for variant in settings.served_variants:
+        trusted, problems = trusted_classes(settings, variant.inference_dir)
+        unsafe.extend(problems)
         for name in variant.model_files:
             try:
                 refused = inspect_pickle(
-                    variant.model_dir / name, limits=settings.pickle_limits
+                    variant.model_dir / name, limits=settings.pickle_limits, trusted=trusted.classes
                 ).refused
             except PickleInspectionError as exc:
                 if is_pickle_name(name):

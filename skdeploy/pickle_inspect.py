@@ -50,7 +50,7 @@ import math
 import pickletools  # nosec B403 - only reads opcodes; never unpickles
 import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, Protocol, cast
@@ -417,7 +417,7 @@ class _Opaque:
 class _Findings:
     """What one inspection found, and the work it has done so far (shared by nested walks)."""
 
-    extra_allowed: tuple[str, ...]
+    trusted: Mapping[str, Collection[str]]
     limits: InspectionLimits
     opcodes: int = 0
     contained: int = 0  # values put into lists, dicts and sets
@@ -431,7 +431,7 @@ class _Findings:
 
     def record_global(self, module: str, name: str) -> _Global:
         self.globals[(module, name)] = None
-        reason = global_refusal(module, name, self.extra_allowed)
+        reason = global_refusal(module, name, self.trusted)
         if reason is not None:
             self.refuse(f"{module}.{name}: {reason}")
         return _Global(module, name)
@@ -1161,20 +1161,21 @@ def inspect_pickle(
     path: Path | str,
     *,
     limits: InspectionLimits | None = None,
-    extra_allowed_modules: Iterable[str] = (),
+    trusted: Mapping[str, Collection[str]] | None = None,
 ) -> PickleReport:
     """Report what unpickling ``path`` (as ``joblib.load`` does) would import, running nothing.
 
     ``limits`` bounds the work (default :class:`InspectionLimits`); passing one raises
-    :class:`PickleLimitExceeded` naming the limit and its setting. ``extra_allowed_modules`` adds
-    packages the model's own code ships (see :func:`global_refusal`). A construct whose effect on
+    :class:`PickleLimitExceeded` naming the limit and its setting. ``trusted`` maps modules the
+    model's own code ships to the classes they define (``skdeploy:trustedModules``, see
+    :func:`global_refusal`). A construct whose effect on
     the real loader this walk cannot follow exactly ends the walk with a refusal. Raises
     :class:`PickleInspectionError` with the reason and byte offset for anything unreadable; no
     input makes it raise anything else.
     """
     path = Path(path)
     limits = limits or InspectionLimits()
-    findings = _Findings(extra_allowed=tuple(extra_allowed_modules), limits=limits)
+    findings = _Findings(trusted=dict(trusted or {}), limits=limits)
     try:
         with path.open("rb") as raw:
             head = raw.read(8)

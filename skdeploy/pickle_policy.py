@@ -14,15 +14,17 @@ in an allowed library (``numpy._core._methods._dump`` writes files). A name the 
 know, e.g. from a library version none of its environments had, is refused and the message says
 so; it is never guessed from its module.
 
-Modules the caller ships itself (``extra_allowed_modules``) are allowed whole, except the known
-gadgets; they cannot unlock names of the libraries or of the standard library.
+Classes of modules the caller ships itself (``trusted``: module -> class names, from
+``skdeploy:trustedModules``, see :mod:`skdeploy.trusted`) are allowed by name; a trusted module's
+other names (functions, imported names) stay refused, and trust cannot unlock the known gadgets
+or names of the libraries or of the standard library.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Mapping
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
@@ -259,19 +261,24 @@ def _library_refusal(qualname: str) -> str:
     )
 
 
-def global_refusal(module: str, name: str, extra_allowed_modules: Iterable[str] = ()) -> str | None:
+def global_refusal(
+    module: str, name: str, trusted: Mapping[str, Collection[str]] | None = None
+) -> str | None:
     """Why the unpickler must not import ``module.name``, or ``None`` if it may.
 
-    ``extra_allowed_modules`` adds packages the caller ships itself (e.g. a module in the model's
-    ``code/`` directory that defines a custom transformer); the known gadgets, the libraries' and
-    the standard library's names, ``__main__``, attribute paths and special names stay refused.
+    ``trusted`` maps modules the caller ships itself (e.g. a module in the model's ``code/``
+    directory that defines a custom transformer) to the classes defined at their top level:
+    those classes are allowed, the modules' other names are not. The known gadgets, the
+    libraries' and the standard library's names, ``__main__``, attribute paths and special names
+    stay refused whatever is trusted.
     """
     qualname = f"{module}.{name}"
     if module in _MAIN_MODULES:
         return (
             f"the class or function {name} was defined in the training script (__main__); "
             "the container's unpickler looks for it in its own __main__ and fails. Define it in "
-            "an importable module shipped with the model's code instead"
+            "an importable module shipped with the model's code (a .py file or package in the "
+            "handler folder) instead, and list that module in skdeploy:trustedModules"
         )
     if not module or not all(part.isidentifier() for part in module.split(".")):
         return "not a valid module name"
@@ -300,8 +307,14 @@ def global_refusal(module: str, name: str, extra_allowed_modules: Iterable[str] 
             return reason
     if module.split(".")[0] in _DATA_DECIDES:
         return _library_refusal(qualname)
-    if any(in_package(module, package) for package in extra_allowed_modules):
-        return None
+    if trusted and module in trusted:
+        if name in trusted[module]:
+            return None
+        return (
+            f"{module} is a trusted module, but {name} is not a class defined at its top level: "
+            "skdeploy:trustedModules admits classes only (a function or an imported name is how "
+            "a pickle runs code)"
+        )
     return (
         "not on the allow-list (classes of scikit-learn, numpy, scipy and pandas, numpy ufuncs "
         "and a few reviewed functions and data-only builtins): the container may not be able to "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from skdeploy.artifact import ArtifactError, artifact_inputs
+from skdeploy.artifact import ArtifactError, artifact_inputs, handler_files
 from skdeploy.constants import (
     MAX_PAYLOAD_BYTES,
     MAX_SERVERLESS_PAYLOAD_BYTES,
@@ -31,8 +32,10 @@ from skdeploy.constants import (
 from skdeploy.frameworks import Framework
 from skdeploy.pickle_inspect import PickleInspectionError, check_compatibility, inspect_pickle
 from skdeploy.settings import EndpointSettings, VariantSettings, relative_to_project
+from skdeploy.trusted import TrustedClasses, resolve_trusted
 
-Severity = Literal["error", "warning"]
+#: ``info`` findings are what a reviewer should see (e.g. trusted modules), never a problem.
+Severity = Literal["error", "warning", "info"]
 
 #: Memory (GiB) and vCPUs of common real-time instance types. Each gunicorn worker (one per vCPU
 #: by default) loads its own copy of the model, so the model must fit that many times.
@@ -139,9 +142,10 @@ class PreflightReport:
         """The human report: one line per finding, then a verdict."""
         lines = [f"preflight of stack {self.stack!r}: {', '.join(self.checks_run)}"]
         for finding in self.findings:
-            mark = "ERROR" if finding.severity == "error" else "warning"
+            mark = {"error": "ERROR", "warning": "warning", "info": "note"}[finding.severity]
             lines.append(f"  {mark:7} [{finding.check}] {finding.message}")
-        errors, warnings = len(self.errors), len(self.findings) - len(self.errors)
+        errors = len(self.errors)
+        warnings = sum(1 for f in self.findings if f.severity == "warning")
         verdict = "ok" if self.ok else "refused"
         lines.append(f"{verdict}: {errors} error(s), {warnings} warning(s)")
         return "\n".join(lines)
@@ -168,6 +172,7 @@ def static_checks(settings: EndpointSettings) -> PreflightReport:
     report = PreflightReport(settings.stack)
     if not check_containment(settings, report):
         return report
+    check_trust(settings, report)
     check_pickles(settings, report)
     check_handlers(settings, report)
     check_requirements(settings, report)
@@ -199,16 +204,80 @@ def check_containment(settings: EndpointSettings, report: PreflightReport) -> bo
     return not problems
 
 
+def shipped_code(inference_dir: Path, project_dir: Path) -> list[str]:
+    """Names below ``code/`` that the artifact ships from ``inference_dir``."""
+    root = Path(os.path.realpath(project_dir))
+    return [name for name, _ in handler_files(inference_dir, root)]
+
+
+def trusted_classes(
+    settings: EndpointSettings, inference_dir: Path
+) -> tuple[TrustedClasses, list[str]]:
+    """The classes ``trustedModules`` admits for the model served with ``inference_dir``.
+
+    A trusted module must ship with that model's handlers; the second value lists the modules
+    that do not (or do not parse), as problems.
+    """
+    if not settings.trusted_modules:
+        return TrustedClasses(), []
+    return resolve_trusted(
+        inference_dir,
+        settings.trusted_modules,
+        shipped_code(inference_dir, settings.project_dir),
+        python=_python_minor(settings.framework),
+    )
+
+
+def check_trust(settings: EndpointSettings, report: PreflightReport) -> None:
+    """``trustedModules`` name modules that ship; list the classes each one admits."""
+    if not settings.trusted_modules:
+        return
+    report.checks_run.append("trust")
+    for inference_dir in dict.fromkeys(v.inference_dir for v in settings.served_variants):
+        where = f"{_project_path(inference_dir, settings)}: " if settings.several_models else ""
+        trusted, problems = trusted_classes(settings, inference_dir)
+        report.extend("trust", "error", (f"{where}{p}" for p in problems))
+        report.extend(
+            "trust",
+            "info",
+            (
+                f"{where}trusted, so the pickle may name its classes: {line}"
+                for line in trusted.summary()
+            ),
+        )
+
+
 def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
     """Inspect each model file without unpickling it; compare with the framework."""
     report.checks_run.append("pickle")
     seen: set[Path] = set()
     for variant in settings.served_variants:
+        trusted, _ = trusted_classes(settings, variant.inference_dir)
+        shipped = shipped_code(variant.inference_dir, settings.project_dir)
         for file_name in variant.model_files:
             path = variant.model_dir / file_name
             if path not in seen:
                 seen.add(path)
-                _check_pickle(settings, report, path, _label(settings, variant, file_name))
+                _check_pickle(
+                    settings,
+                    report,
+                    path,
+                    _label(settings, variant, file_name),
+                    trusted,
+                    shipped,
+                )
+
+
+def _untrusted_hint(module: str, shipped: Iterable[str], trusted: TrustedClasses) -> str:
+    """Advice for a refused name whose module ships with the handlers but is not trusted."""
+    top = module.split(".")[0]
+    ships = any(name.split("/")[0] in (top, f"{top}.py") for name in shipped)
+    if not ships or module in trusted.classes:
+        return ""
+    return (
+        f" ({top} ships in code/: to let the pickle name its classes, add it to the stack's "
+        f"skdeploy:trustedModules)"
+    )
 
 
 def _label(settings: EndpointSettings, variant: VariantSettings, name: str) -> str:
@@ -216,11 +285,16 @@ def _label(settings: EndpointSettings, variant: VariantSettings, name: str) -> s
 
 
 def _check_pickle(
-    settings: EndpointSettings, report: PreflightReport, path: Path, name: str
+    settings: EndpointSettings,
+    report: PreflightReport,
+    path: Path,
+    name: str,
+    trusted: TrustedClasses,
+    shipped: Iterable[str],
 ) -> None:
     """Inspect one model file."""
     try:
-        inspected = inspect_pickle(path, limits=settings.pickle_limits)
+        inspected = inspect_pickle(path, limits=settings.pickle_limits, trusted=trusted.classes)
     except PickleInspectionError as exc:
         if is_pickle_name(path.name):
             report.add("pickle", "error", f"{name}: cannot be read as a joblib/pickle file: {exc}")
@@ -234,6 +308,13 @@ def _check_pickle(
         return
     errors, warnings = check_compatibility(
         inspected, settings.framework, allow_version_skew=settings.allow_version_skew
+    )
+    hints = {
+        f"{module}.{global_name}: ": _untrusted_hint(module, shipped, trusted)
+        for module, global_name in inspected.globals
+    }
+    errors = tuple(
+        m + next((h for p, h in hints.items() if h and m.startswith(p)), "") for m in errors
     )
     report.extend("pickle", "error", (f"{name}: {m}" for m in errors))
     report.extend("pickle", "warning", (f"{name}: {m}" for m in warnings))
@@ -328,17 +409,20 @@ def _check_handler_dir(
     """The handler checks for one inference directory."""
     version = _python_minor(settings.framework)
     inference_dir = variant.inference_dir
-    local_modules = {p.stem for p in inference_dir.glob("*.py")}
+    shipped = [n for n in shipped_code(inference_dir, settings.project_dir) if n.endswith(".py")]
+    # What ``code/`` makes importable: its modules and its packages, by top-level name.
+    local_modules = {n.split("/")[0].removesuffix(".py") for n in shipped}
     required = requirement_names(inference_dir / REQUIREMENTS_FILE)
     prefix = f"{variant.name}/" if settings.several_models else ""
-    for source in sorted(inference_dir.glob("*.py")):
+    for source in (inference_dir / n for n in shipped):
         try:
             tree = _parse(source, version)
         except SyntaxError as exc:
             report.add(
                 "handlers",
                 "error",
-                f"{prefix}{source.name}:{exc.lineno}: does not parse under Python "
+                f"{prefix}{_code_name(source, inference_dir)}:{exc.lineno}: does not parse "
+                f"under Python "
                 f"{settings.framework.python} (the {settings.framework.version} container's): "
                 f"{exc.msg}",
             )
@@ -349,10 +433,11 @@ def _check_handler_dir(
             report.add(
                 "handlers",
                 "error",
-                f"{prefix}{source.name} imports {module!r}, which the container does not have; "
+                f"{prefix}{_code_name(source, inference_dir)} imports {module!r}, which the "
+                "container does not have; "
                 f"add it to {REQUIREMENTS_FILE} or remove the import",
             )
-        if source.name != PROGRAM:
+        if source != inference_dir / PROGRAM:
             continue
         defined = _top_level_names(tree)
         if "model_fn" not in defined:
@@ -370,6 +455,11 @@ def _check_handler_dir(
                 f"{prefix}{PROGRAM} defines transform_fn together with {', '.join(combined)}: the "
                 "container refuses that combination (UserError)",
             )
+
+
+def _code_name(source: Path, inference_dir: Path) -> str:
+    """A handler file as the user knows it: relative to its handler folder."""
+    return source.relative_to(inference_dir).as_posix()
 
 
 def requirement_names(path: Path) -> set[str]:

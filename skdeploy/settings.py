@@ -27,9 +27,18 @@ from typing import Any, Final
 
 import yaml
 
-from skdeploy.constants import CONFIG_NAMESPACE, DEFAULT_VARIANT, REQUIREMENTS_FILE
+from skdeploy.constants import (
+    CONFIG_NAMESPACE,
+    CSV_HEADER_CHOICES,
+    CSV_HEADER_DEFAULT,
+    DEFAULT_VARIANT,
+    ENV_CSV_HEADER,
+    ENV_PROBABILITIES,
+    REQUIREMENTS_FILE,
+)
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
 from skdeploy.pickle_inspect import InspectionLimits
+from skdeploy.trusted import module_name_problem
 
 REGION_KEY: Final = "aws:region"
 SECRET: Final = "[secret]"  # noqa: S105 - the mask shown in place of a secret value
@@ -247,6 +256,31 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
         _pickle_limits_rule(),
     ),
     SettingSpec(
+        "trustedModules",
+        "list of strings",
+        "none",
+        "modules the stack ships in its handler folders (`inference/my_features.py` or a package "
+        "`inference/featurelib/`) whose top-level classes the model's pickle may name (custom "
+        "transformers); functions and imported names stay refused; not the standard library or "
+        "the container's packages; tagged on the Model (`skdeploy:trusted-modules`) so a plan "
+        "shows it",
+    ),
+    SettingSpec(
+        "probabilities",
+        "boolean",
+        "`false`",
+        "`true` answers class probabilities by default (classifiers with `predict_proba`; a "
+        "request can still say `probabilities=false`); the Model's `SKDEPLOY_PROBABILITIES`",
+    ),
+    SettingSpec(
+        "csvHeader",
+        "string",
+        "`auto`",
+        "`auto`, `present` or `absent`: whether a CSV body's first line names the columns, for "
+        "models fitted on a DataFrame (`auto`: when it holds exactly the model's feature names); "
+        "the Model's `SKDEPLOY_CSV_HEADER`",
+    ),
+    SettingSpec(
         "tags",
         "map of strings",
         "`{}`",
@@ -406,6 +440,12 @@ class EndpointSettings:
     pickle_limits: InspectionLimits = field(default_factory=InspectionLimits)
     #: Requirements of a production stack it goes without (``productionOverrides``).
     production_overrides: frozenset[str] = frozenset()
+    #: The user's modules whose top-level classes the pickle may name (``trustedModules``).
+    trusted_modules: tuple[str, ...] = ()
+    #: Whether classifiers answer probabilities unless a request says otherwise.
+    probabilities: bool = False
+    #: Whether a CSV body starts with a header row: ``auto``, ``present`` or ``absent``.
+    csv_header: str = CSV_HEADER_DEFAULT
     #: The variant a single-model view of the stack serves (set by :meth:`only_variant`): a
     #: local server answers as this variant.
     serving_variant: str = DEFAULT_VARIANT
@@ -473,6 +513,16 @@ class EndpointSettings:
             shadow=None,
             serving_variant=chosen.name,
         )
+
+    @property
+    def handler_environment(self) -> dict[str, str]:
+        """Variables for ``inference.py`` that differ from its defaults (none for most stacks)."""
+        env: dict[str, str] = {}
+        if self.probabilities:
+            env[ENV_PROBABILITIES] = "true"
+        if self.csv_header != CSV_HEADER_DEFAULT:
+            env[ENV_CSV_HEADER] = self.csv_header
+        return env
 
     @property
     def requirements_file(self) -> Path:
@@ -686,6 +736,14 @@ def parse_settings(
         problems, get, network_isolation=isolation_raw is not None and bool(network_isolation)
     )
     pickle_limits = _pickle_limits(problems, get("pickleLimits"))
+    trusted_modules = _trusted_modules(problems, get("trustedModules"))
+    probabilities_raw = get("probabilities", False)
+    probabilities = _as_bool(probabilities_raw)
+    if probabilities is None:
+        problems.add("probabilities", probabilities_raw, "must be true or false")
+    csv_header = get("csvHeader", CSV_HEADER_DEFAULT)
+    if csv_header not in CSV_HEADER_CHOICES:
+        problems.add("csvHeader", csv_header, "must be one of " + ", ".join(CSV_HEADER_CHOICES))
     overrides = _production_overrides(problems, get("productionOverrides"))
     _production_requirements(problems, get, stack=stack, tags=tags, overrides=overrides)
 
@@ -718,8 +776,29 @@ def parse_settings(
         shadow=shadow,
         production_overrides=overrides,
         pickle_limits=pickle_limits,
+        trusted_modules=trusted_modules,
+        probabilities=bool(probabilities),
+        csv_header=str(csv_header),
         **production,
     )
+
+
+def _trusted_modules(problems: _Problems, value: object) -> tuple[str, ...]:
+    """``trustedModules``: distinct module names (whether they ship is checked by ``check``)."""
+    if value is None:
+        return ()
+    names = _as_str_list(value)
+    if names is None:
+        problems.add("trustedModules", value, "must be a list of module names")
+        return ()
+    for name in names:
+        reason = module_name_problem(name)
+        if reason is not None:
+            problems.add("trustedModules", name, reason)
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.add("trustedModules", value, "lists " + ", ".join(duplicates) + " twice")
+    return names
 
 
 def _pickle_limits(problems: _Problems, value: object) -> InspectionLimits:

@@ -15,9 +15,18 @@ checks, each in a small function of its own:
     Every instance of ``samples.json`` through a real ``sagemaker-runtime`` client, in JSON
     batches within the payload limit; each answer within ``tolerance`` (absolute) of the expected
     prediction. Labels and other non-numbers must be equal.
+``probabilities``
+    Every sample again, asking for class probabilities (``"probabilities": true``), so every
+    output the endpoint serves is exercised: the predictions must not change, each row must
+    have one probability per class summing to 1, the classes must be those of ``samples.json``
+    (when it lists them) and the probabilities within ``tolerance`` of its ``probabilities``
+    (when it records them). A model that refuses with a 4xx (a regressor) is a skip; a 5xx (a
+    classifier whose ``predict_proba`` fails, as a pickle from another scikit-learn can) fails.
 ``metrics``
-    With ``targets`` in the samples: RMSE, MAE and R² recomputed from the endpoint's answers,
-    no worse than those recorded at training time (see :data:`METRICS_RELATIVE_SLACK`).
+    With ``targets`` in the samples: for a regressor RMSE, MAE and R², for a classifier (labels
+    that are not numbers, ``classes`` listed, or ``accuracy`` recorded) accuracy and per-class
+    counts, recomputed from the endpoint's answers and no worse than those recorded at training
+    time (see :data:`METRICS_RELATIVE_SLACK`).
 ``bad-request``
     A request the model must refuse (a sample with one extra feature) is answered with a 4xx from
     the model: a 5xx means the handler crashed, a success means it served nonsense.
@@ -76,6 +85,7 @@ SKIP: Final = "SKIP"
 CHECK_IN_SERVICE: Final = "in-service"
 CHECK_ENDPOINT_CONFIG: Final = "endpoint-config"
 CHECK_PREDICTIONS: Final = "predictions"
+CHECK_PROBABILITIES: Final = "probabilities"
 CHECK_METRICS: Final = "metrics"
 CHECK_BAD_REQUEST: Final = "bad-request"
 CHECK_LATENCY: Final = "latency"
@@ -84,6 +94,7 @@ CHECKS: Final = (
     CHECK_IN_SERVICE,
     CHECK_ENDPOINT_CONFIG,
     CHECK_PREDICTIONS,
+    CHECK_PROBABILITIES,
     CHECK_METRICS,
     CHECK_BAD_REQUEST,
     CHECK_LATENCY,
@@ -105,7 +116,14 @@ METRICS_RELATIVE_SLACK: Final = 1e-6
 #: ``samples.json`` records metrics rounded to 6 decimals.
 METRICS_ABSOLUTE_SLACK: Final = 1e-6
 #: Metrics recomputed from the endpoint's answers, and which direction is better.
-HIGHER_IS_BETTER: Final[Mapping[str, bool]] = {"rmse": False, "mae": False, "r2": True}
+HIGHER_IS_BETTER: Final[Mapping[str, bool]] = {
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "accuracy": True,
+}
+#: How far a row of class probabilities may sum from 1 (float32 round-off on many classes).
+PROBABILITY_SUM_SLACK: Final = 1e-4
 
 #: Statuses an endpoint passes through on its way to InService (or to Failed).
 TRANSITIONAL_STATUSES: Final = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
@@ -215,6 +233,18 @@ class Samples:
     tolerance: float
     targets: list[Any] | None
     metrics: dict[str, float]
+    #: A classifier's classes in the order of its ``classes_`` (``samples.json``'s ``classes``).
+    classes: list[Any] | None = None
+    #: Expected class probabilities per instance (``samples.json``'s ``probabilities``).
+    probabilities: list[list[float]] | None = None
+
+    @property
+    def classification(self) -> bool:
+        """Whether the samples are a classifier's: classes listed, accuracy recorded, or labels."""
+        if self.classes is not None or "accuracy" in self.metrics:
+            return True
+        values = [*(self.targets or []), *self.predictions]
+        return any(not _is_number(v) for v in values)
 
 
 def load_samples(path: Path) -> Samples:
@@ -241,7 +271,23 @@ def load_samples(path: Path) -> Samples:
     metrics = data.get("metrics") or {}
     if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
         raise CannotRun(f"{path}: 'metrics' must map metric names to numbers")
-    return Samples(path, instances, predictions, float(tolerance), targets, metrics)
+    classes = data.get("classes")
+    if classes is not None and (
+        not isinstance(classes, list)
+        or not classes
+        or len(set(map(json.dumps, classes))) != len(classes)
+    ):
+        raise CannotRun(f"{path}: 'classes' must list the model's distinct classes")
+    probabilities = data.get("probabilities")
+    if probabilities is not None and (
+        not isinstance(probabilities, list)
+        or len(probabilities) != len(instances)
+        or not all(isinstance(r, list) and all(_is_number(v) for v in r) for r in probabilities)
+    ):
+        raise CannotRun(f"{path}: 'probabilities' must list one row of numbers per instance")
+    return Samples(
+        path, instances, predictions, float(tolerance), targets, metrics, classes, probabilities
+    )
 
 
 def _is_number(value: object) -> bool:
@@ -631,6 +677,111 @@ def check_predictions(
     return Check(CHECK_PREDICTIONS, PASS, detail), answers
 
 
+def _parse_probabilities(
+    answer: Answer, rows: int
+) -> tuple[list[Any], list[list[Any]], list[Any] | None] | str:
+    """Predictions, probabilities and classes of a 200 answer, or why it is not one."""
+    predictions = _parse_predictions(answer, rows)
+    if isinstance(predictions, str):
+        return predictions
+    decoded = json.loads(answer.body)
+    probabilities, classes = decoded.get("probabilities"), decoded.get("classes")
+    if not isinstance(probabilities, list) or len(probabilities) != rows:
+        return f'the answer has no "probabilities" for {rows} rows: {_short(answer.body)}'
+    if classes is not None and not isinstance(classes, list):
+        return f'the answer\'s "classes" is not a list: {_short(answer.body)}'
+    return predictions, probabilities, classes
+
+
+def _probability_row_problem(row: object, width: int | None) -> str | None:
+    """Why one row of probabilities is not a distribution over ``width`` classes, or None."""
+    if not isinstance(row, list) or not all(_is_number(v) for v in row):
+        return "is not a list of numbers"
+    if width is not None and len(row) != width:
+        return f"has {len(row)} values for {width} classes"
+    if any(v < 0 or v > 1 for v in row):
+        return "has a value outside [0, 1]"
+    if abs(sum(row) - 1.0) > PROBABILITY_SUM_SLACK:
+        return f"sums to {sum(row):.6g}, not 1"
+    return None
+
+
+def check_probabilities(
+    runtime: Any, endpoint_name: str, samples: Samples, *, max_bytes: int = PAYLOAD_LIMIT_BYTES
+) -> Check:
+    """Every sample with probabilities asked for: the same predictions and valid probabilities.
+
+    A 4xx from the model means it serves no probabilities (a regressor): a skip. Anything else
+    that is not a valid answer fails: the endpoint would serve it to a client who asks.
+    """
+    answered: list[tuple[Any, list[Any], list[Any] | None]] = []
+    for group in batches(samples.instances, max_bytes - len(',"probabilities":true')):
+        answer = invoke(runtime, endpoint_name, {"instances": group, "probabilities": True})
+        if answer.from_model and 400 <= answer.status < 500:
+            return Check(
+                CHECK_PROBABILITIES,
+                SKIP,
+                f"the model serves no probabilities ({answer.status}: {_short(answer.body)})",
+            )
+        parsed = _parse_probabilities(answer, len(group))
+        if isinstance(parsed, str):
+            return Check(CHECK_PROBABILITIES, FAIL, f"{len(group)} samples: {parsed}")
+        predictions, rows, classes = parsed
+        answered.extend((p, r, classes) for p, r in zip(predictions, rows, strict=True))
+    classes = answered[0][2]
+    problems: list[str] = []
+    if samples.classes is not None and classes != samples.classes:
+        problems.append(f"classes {classes}, expected {samples.classes}")
+    width = len(classes) if classes is not None else None
+    for index, (prediction, row, _) in enumerate(answered):
+        expected = samples.predictions[index]
+        error = prediction_error(prediction, expected)
+        if error is None or error > samples.tolerance:
+            problems.append(
+                f"#{index} predicted {prediction} with probabilities, expected {expected}"
+            )
+        row_problem = _probability_row_problem(row, width)
+        if row_problem is not None:
+            problems.append(f"#{index} probabilities {_short(json.dumps(row), 80)} {row_problem}")
+        elif samples.probabilities is not None:
+            off = prediction_error(row, samples.probabilities[index])
+            if off is None or off > samples.tolerance:
+                problems.append(
+                    f"#{index} probabilities {row}, expected {samples.probabilities[index]}"
+                )
+    total = len(answered)
+    if problems:
+        shown = "; ".join(problems[:3]) + (
+            f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        return Check(
+            CHECK_PROBABILITIES, FAIL, f"{len(problems)} problem(s) in {total} samples: {shown}"
+        )
+    compared = " and the recorded probabilities" if samples.probabilities is not None else ""
+    return Check(
+        CHECK_PROBABILITIES,
+        PASS,
+        f"{total}/{total} with {width if width is not None else 'their'} class probabilities "
+        f"summing to 1, same predictions{compared}",
+    )
+
+
+def classification_metrics(
+    targets: Sequence[Any], predictions: Sequence[Any]
+) -> tuple[dict[str, float], dict[str, tuple[int, int]]]:
+    """Accuracy, and per class (by true label) how many were right of how many there were."""
+    per_class: dict[str, list[int]] = {}
+    right = 0
+    for target, prediction in zip(targets, predictions, strict=True):
+        hit = prediction_error(prediction, target) == 0.0
+        right += hit
+        counts = per_class.setdefault(json.dumps(target), [0, 0])
+        counts[0] += hit
+        counts[1] += 1
+    metrics = {"accuracy": right / len(targets)}
+    return metrics, {label: (c[0], c[1]) for label, c in sorted(per_class.items())}
+
+
 def regression_metrics(targets: Sequence[float], predictions: Sequence[float]) -> dict[str, float]:
     """RMSE, MAE and R² as scikit-learn computes them (R² left out when targets are constant)."""
     n = len(targets)
@@ -660,9 +811,16 @@ def check_metrics(
         return Check(CHECK_METRICS, SKIP, "samples carry no targets"), {}
     if predictions is None:
         return Check(CHECK_METRICS, SKIP, "the endpoint did not answer every sample"), {}
-    if not all(_is_number(v) for v in [*samples.targets, *predictions]):
+    per_class = ""
+    if samples.classification:
+        measured, counts = classification_metrics(samples.targets, predictions)
+        per_class = "; per class (right/total): " + ", ".join(
+            f"{label} {right}/{total}" for label, (right, total) in counts.items()
+        )
+    elif not all(_is_number(v) for v in [*samples.targets, *predictions]):
         return Check(CHECK_METRICS, SKIP, "targets or answers are not numbers"), {}
-    measured = regression_metrics(samples.targets, predictions)
+    else:
+        measured = regression_metrics(samples.targets, predictions)
     table: dict[str, dict[str, float | None]] = {
         name: {"measured": value, "recorded": samples.metrics.get(name)}
         for name, value in measured.items()
@@ -672,6 +830,7 @@ def check_metrics(
         + (f" (recorded {samples.metrics[name]:.6g})" if name in samples.metrics else "")
         for name, value in measured.items()
     )
+    shown += per_class
     compared = [name for name in measured if name in samples.metrics]
     if not compared:
         return Check(CHECK_METRICS, SKIP, f"no metrics recorded at training time; {shown}"), table
@@ -789,6 +948,7 @@ def run_smoke(
     report(f"invoking {target.endpoint_name} with {len(samples.instances)} samples")
     predictions_check, answers = check_predictions(clients.runtime, target.endpoint_name, samples)
     result.checks.append(predictions_check)
+    result.checks.append(check_probabilities(clients.runtime, target.endpoint_name, samples))
     metrics_check, result.metrics = check_metrics(samples, answers)
     result.checks.append(metrics_check)
     result.checks.append(check_bad_request(clients.runtime, target.endpoint_name, samples))

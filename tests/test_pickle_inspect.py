@@ -554,7 +554,7 @@ def test_classes_from_main_are_refused_with_the_reason(
 def test_allowed_user_modules_are_still_never_imported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """extra_allowed_modules lets a shipped module pass; inspection still never imports it."""
+    """A trusted class of a shipped module passes; inspection still never imports it."""
     module = f"skdeploy_canary_{uuid.uuid4().hex}"
     marker = tmp_path / "imported"
     (tmp_path / f"{module}.py").write_text(
@@ -564,7 +564,7 @@ def test_allowed_user_modules_are_still_never_imported(
     path = _write(tmp_path / "p.pkl", _call_pickle(module, "Thing"))
 
     refused = inspect_pickle(path)
-    allowed = inspect_pickle(path, extra_allowed_modules=[module])
+    allowed = inspect_pickle(path, trusted={module: {"Thing"}})
 
     assert _refused_names(refused) == {f"{module}.Thing"}
     assert allowed.refused == ()
@@ -577,11 +577,11 @@ def test_allowed_user_modules_are_still_never_imported(
         sys.modules.pop(module, None)
 
 
-def test_extra_allowed_modules_cannot_unlock_known_gadgets(tmp_path: Path) -> None:
-    """Allowing 'os' or 'builtins' as extra modules still refuses os.system and eval."""
+def test_trusted_modules_cannot_unlock_known_gadgets(tmp_path: Path) -> None:
+    """Trusting 'os' or 'builtins' (even naming the gadget) still refuses os.system and eval."""
     for module, name in (("os", "system"), ("builtins", "eval")):
         path = _write(tmp_path / "p.pkl", _call_pickle(module, name))
-        report = inspect_pickle(path, extra_allowed_modules=[module])
+        report = inspect_pickle(path, trusted={module: {name}})
         assert _refused_names(report) == {f"{module}.{name}"}
 
 

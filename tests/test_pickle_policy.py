@@ -172,10 +172,10 @@ def test_each_gadget_is_refused_by_name(tmp_path: Path, qualname: str, protocol:
 
 
 @pytest.mark.parametrize("qualname", GADGETS)
-def test_extra_allowed_modules_cannot_unlock_a_gadget(qualname: str) -> None:
-    """Allowing the gadget's own package as 'user code' does not allow the gadget."""
-    module = qualname.rpartition(".")[0]
-    assert global_refusal(*qualname.rsplit(".", 1), [module, module.split(".")[0]]) is not None
+def test_trust_cannot_unlock_a_gadget(qualname: str) -> None:
+    """Trusting the gadget's own module, naming the gadget as its class, does not allow it."""
+    module, name = qualname.rsplit(".", 1)
+    assert global_refusal(module, name, {module: {name}, module.split(".")[0]: {name}}) is not None
 
 
 def test_numpy_dump_writes_a_file_on_load_and_is_refused(tmp_path: Path) -> None:
@@ -217,12 +217,19 @@ def test_no_allowed_name_reaches_a_dangerous_object(target: str) -> None:
             assert vars(sys.modules[owner]).get(attribute) is not dangerous, qualname
 
 
-def test_user_modules_are_allowed_whole() -> None:
-    """extra_allowed_modules allows the shipped module's names, and not the libraries'."""
+def test_trusted_modules_admit_their_classes_only() -> None:
+    """Trust admits the classes listed for a shipped module; its other names, sub-modules and
+    the libraries' names stay refused."""
     module = f"user_code_{uuid.uuid4().hex}"
+    trusted = {module: {"MyTransformer"}}
     assert global_refusal(module, "MyTransformer") is not None
-    assert global_refusal(module, "MyTransformer", [module]) is None
-    assert global_refusal("builtins", "eval", ["builtins"]) is not None
+    assert global_refusal(module, "MyTransformer", trusted) is None
+    helper = global_refusal(module, "make_features", trusted)
+    assert helper is not None
+    assert "classes only" in helper
+    assert global_refusal(f"{module}.sub", "MyTransformer", trusted) is not None
+    assert global_refusal(module, "__class__", {module: {"__class__"}}) is not None
+    assert global_refusal("builtins", "eval", {"builtins": {"eval"}}) is not None
 
 
 # ------------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class ModelServer:
             return _service_error(400, "ValidationError", f"Endpoint {path} not found.")
         self.bodies.append(body)
         self.target_variants.append(variant)
+        if _asks_probabilities(body):  # as inference.py answers for a regressor
+            return _model_error(400, '{"error": "LinearRegression has no predict_proba"}')
         rows = _valid_rows(body)
         if rows is None:
             if self.bad_input == "refuse":
@@ -112,6 +114,14 @@ class ModelServer:
         if self.invoked_variant is not None:
             headers["x-Amzn-Invoked-Production-Variant"] = self.invoked_variant or variant or ""
         return 200, headers, out
+
+
+def _asks_probabilities(body: bytes) -> bool:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(decoded, dict) and decoded.get("probabilities") is True
 
 
 def _valid_rows(body: bytes) -> list[list[float]] | None:
@@ -402,10 +412,13 @@ def test_smoke_passes_against_the_live_local_endpoint(
         "in-service": "SKIP",
         "endpoint-config": "SKIP",
         "predictions": "PASS",
+        "probabilities": "SKIP",  # a regressor: the model refuses them with a 400
         "metrics": "PASS",
         "bad-request": "PASS",
         "latency": "PASS",
     }
+    probabilities = next(c for c in report["checks"] if c["name"] == "probabilities")
+    assert "predict_proba" in probabilities["detail"]
     bad = next(c for c in report["checks"] if c["name"] == "bad-request")
     assert "refused with 400" in bad["detail"]
 
@@ -480,7 +493,8 @@ def test_smoke_passes_for_an_in_service_endpoint_serving_the_stack_config(
         )
     checks = statuses(capsys.readouterr().out)
     assert code == 0
-    assert checks == dict.fromkeys(smoke.CHECKS, "PASS")
+    # A regressor serves no probabilities: that check is the one skip.
+    assert checks == {**dict.fromkeys(smoke.CHECKS, "PASS"), "probabilities": "SKIP"}
 
 
 def two_variant_project(tmp_path: Path, shift: float = 50.0) -> Path:

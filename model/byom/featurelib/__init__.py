@@ -1,0 +1,1 @@
+"""A user's own feature package (``inference/featurelib/``): sub-packages ship too."""

@@ -1,0 +1,329 @@
+"""Bring your own model: the models users have, through check → serve → smoke → plan.
+
+Each model is trained by ``model/byom/train.py`` in the container-faithful runtime, as a user
+trains for the container, into a throwaway copy of the project:
+
+- ``custom``: a Pipeline with the user's own transformers from ``inference/`` (a module and a
+  package), admitted by ``skdeploy:trustedModules``;
+- ``classifier``: string labels, probabilities and accuracy;
+- ``mixed``: a ColumnTransformer over named numeric and text columns.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from skdeploy import cli
+from skdeploy.artifact import build_for_settings
+from skdeploy.plan import build_plan, diff_plans
+from skdeploy.settings import load_stack_settings
+from skdeploy.trusted import TRUSTED_TAG
+from tests.conftest import TEST_STACK, make_project, running_serve
+from tests.support import REPO
+
+BYOM = REPO / "model" / "byom"
+TRUST = ["my_features", "featurelib"]
+MODEL = "aws:sagemaker/model:Model"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``skdeploy ARGV`` in this process: exit code, stdout, stderr."""
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained(
+    runtime_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Path]:
+    """``trained(kind)``: a folder with model.joblib and samples.json, trained once per kind."""
+    root = tmp_path_factory.mktemp("byom-models")
+    handlers = root / "inference"
+    handlers.mkdir()
+    shutil.copy2(BYOM / "my_features.py", handlers)
+    shutil.copytree(BYOM / "featurelib", handlers / "featurelib")
+    done: dict[str, Path] = {}
+
+    def train(kind: str) -> Path:
+        if kind not in done:
+            out = root / kind
+            subprocess.run(
+                [str(runtime_python), str(BYOM / "train.py"), kind, str(out), str(handlers)],
+                check=True,
+                capture_output=True,
+            )
+            done[kind] = out
+        return done[kind]
+
+    return train
+
+
+def byom_project(
+    tmp_path: Path, model: Path, config: dict[str, object] | None = None, *, modules: bool = True
+) -> Path:
+    """A project copy serving ``model``, with the user's modules in ``inference/``."""
+    project = make_project(tmp_path / "project", config=config)
+    for name in ("model.joblib", "samples.json"):
+        shutil.copy2(model / name, project / "model" / name)
+    if modules:
+        shutil.copy2(BYOM / "my_features.py", project / "inference")
+        shutil.copytree(BYOM / "featurelib", project / "inference" / "featurelib")
+    return project
+
+
+def check_json(capsys: pytest.CaptureFixture[str], project: Path, *extra: str) -> Any:
+    code, out, err = run_cli(
+        capsys, "check", "--stack", TEST_STACK, "--project-dir", str(project), "--json", *extra
+    )
+    report = json.loads(out)
+    report["exit_code"] = code
+    report["stderr"] = err
+    return report
+
+
+def messages(report: Any, severity: str) -> list[str]:
+    return [f["message"] for f in report["findings"] if f["severity"] == severity]
+
+
+def smoke_json(capsys: pytest.CaptureFixture[str], project: Path, url: str) -> Any:
+    code, out, _ = run_cli(
+        capsys,
+        "smoke",
+        "--stack",
+        TEST_STACK,
+        "--project-dir",
+        str(project),
+        "--endpoint-url",
+        url,
+        "--calls",
+        "3",
+        "--json",
+    )
+    report = json.loads(out)
+    report["exit_code"] = code
+    return report
+
+
+def statuses(report: Any) -> dict[str, str]:
+    return {c["name"]: c["status"] for c in report["checks"]}
+
+
+# --- Custom transformers: trustedModules -------------------------------------------------------
+
+
+def test_a_custom_transformer_is_refused_until_its_module_is_trusted(
+    trained: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without trustedModules the check names each class and says how to trust its module."""
+    project = byom_project(tmp_path, trained("custom"))
+
+    report = check_json(capsys, project, "--static")
+
+    assert report["exit_code"] == 1
+    errors = messages(report, "error")
+    assert any("my_features.AddRatio" in m and "trustedModules" in m for m in errors), errors
+    assert any(
+        "featurelib.clip.ClipToTrainingRange" in m and "trustedModules" in m for m in errors
+    ), errors
+
+
+def test_a_trusted_custom_pipeline_goes_through_check_serve_and_smoke(
+    trained: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trusted: check loads and predicts it, lists what it admits; serve and smoke pass."""
+    project = byom_project(tmp_path, trained("custom"), {"skdeploy:trustedModules": TRUST})
+
+    report = check_json(capsys, project)
+
+    assert report["exit_code"] == 0, report
+    notes = messages(report, "info")
+    assert any("my_features (code/my_features.py): AddRatio" in m for m in notes), notes
+    assert any(
+        "featurelib.clip (code/featurelib/clip.py): ClipToTrainingRange" in m for m in notes
+    ), notes
+    assert "load-and-predict" in report["checks"]
+    with running_serve(project, tmp_path / "logs") as endpoint:
+        smoke = smoke_json(capsys, project, endpoint.url)
+    assert smoke["exit_code"] == 0, smoke
+    assert statuses(smoke)["predictions"] == "PASS"
+    assert statuses(smoke)["metrics"] == "PASS"
+
+
+def test_the_artifact_ships_the_module_and_the_package(
+    trained: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """code/ holds inference.py, my_features.py and featurelib/ (package files only)."""
+    project = byom_project(tmp_path, trained("custom"), {"skdeploy:trustedModules": TRUST})
+    (project / "inference" / "notebooks").mkdir()
+    (project / "inference" / "notebooks" / "scratch.py").write_text("x = 1\n")
+    (project / "inference" / "featurelib" / "__pycache__").mkdir()
+    (project / "inference" / "featurelib" / "__pycache__" / "clip.cpython-39.pyc").write_bytes(b"")
+    settings = load_stack_settings(project, TEST_STACK)
+
+    built = build_for_settings(settings)
+
+    with tarfile.open(built.path) as archive:
+        names = sorted(archive.getnames())
+    assert [n for n in names if n.startswith("code/")] == [
+        "code/featurelib/__init__.py",
+        "code/featurelib/clip.py",
+        "code/inference.py",
+        "code/my_features.py",
+    ]
+
+
+def test_serve_refuses_an_untrusted_custom_class_before_loading_it(
+    trained: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """serve inspects first: an untrusted class is not unpickled on this machine."""
+    project = byom_project(tmp_path, trained("custom"))
+
+    code, _, err = run_cli(
+        capsys, "serve", "--stack", TEST_STACK, "--project-dir", str(project), "--port", "0"
+    )
+
+    assert code == cli.EXIT_FAILED
+    assert "not loading the model" in err
+    assert "my_features.AddRatio" in err
+
+
+def test_the_plan_shows_the_trust_on_the_model(
+    trained: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """Trusting one more module is a visible change of the Model in the plan diff."""
+    project = byom_project(tmp_path, trained("custom"), {"skdeploy:trustedModules": TRUST})
+    (project / "inference" / "extras.py").write_text("class Extra:\n    pass\n")
+    base = build_plan(project, TEST_STACK)
+    stack_file = project / "stacks" / f"Pulumi.{TEST_STACK}.yaml"
+    config = yaml.safe_load(stack_file.read_text())
+    config["config"]["skdeploy:trustedModules"] = [*TRUST, "extras"]
+    stack_file.write_text(yaml.safe_dump(config))
+
+    diff = diff_plans(base, build_plan(project, TEST_STACK, previous=base))
+
+    (model,) = [c for c in diff.resources if c.resource.type == MODEL]
+    assert model.action == "update"
+    assert model.detail_lines() == [
+        f'tags["{TRUSTED_TAG}"]: "my_features featurelib" → "my_features featurelib extras"'
+    ]
+
+
+def test_pulumi_up_refuses_an_untrusted_custom_class(
+    trained: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The program (what pulumi up runs) refuses the model before declaring anything."""
+    from skdeploy.preflight import PreflightError
+
+    project = byom_project(tmp_path, trained("custom"))
+
+    with pytest.raises(PreflightError, match=r"my_features\.AddRatio"):
+        build_plan(project, TEST_STACK)
+
+
+# --- What trust does not admit (an attacker's pickle, a user's odd setting) --------------------
+
+
+def _pickle_naming(module: str, name: str) -> bytes:
+    """A protocol-2 pickle that calls ``module.name()`` on load (GLOBAL + REDUCE)."""
+    return b"\x80\x02c" + f"{module}\n{name}\n".encode() + b")R."
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("def make_features():\n    return 1\n", "make_features"),  # a function
+        ("from os import system\n", "system"),  # an imported name
+        ("import os\nrun = os.system\n", "run"),  # an assignment
+        ("if True:\n    class Hidden:\n        pass\n", "Hidden"),  # not at the top level
+        ("class Thing:\n    pass\n", "Thing.__init__"),  # an attribute path
+    ],
+)
+def test_trust_admits_top_level_classes_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, name: str
+) -> None:
+    """A trusted module's functions, imported names and attributes stay refused."""
+    project = make_project(
+        tmp_path / "project", config={"skdeploy:trustedModules": ["my_features"]}
+    )
+    (project / "inference" / "my_features.py").write_text(source + "\nclass Ok:\n    pass\n")
+    module, _, attribute = f"my_features.{name}".partition(".")
+    (project / "model" / "model.joblib").write_bytes(_pickle_naming(module, attribute))
+
+    report = check_json(capsys, project, "--static")
+
+    assert report["exit_code"] == 1
+    assert any(f"my_features.{name}" in m for m in messages(report, "error")), report
+
+
+def test_a_trusted_class_passes_the_inspector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Control for the test above: the same pickle naming a top-level class passes."""
+    project = make_project(
+        tmp_path / "project", config={"skdeploy:trustedModules": ["my_features"]}
+    )
+    (project / "inference" / "my_features.py").write_text("class Ok:\n    pass\n")
+    (project / "model" / "model.joblib").write_bytes(_pickle_naming("my_features", "Ok"))
+
+    report = check_json(capsys, project, "--static")
+
+    assert not [m for m in messages(report, "error") if "pickle" in m or "my_features" in m]
+    assert any("my_features (code/my_features.py): Ok" in m for m in messages(report, "info"))
+
+
+def test_a_trusted_module_that_does_not_ship_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name with no file in inference/ (or a folder without __init__.py) is refused by name."""
+    project = make_project(
+        tmp_path / "project", config={"skdeploy:trustedModules": ["my_features", "loose"]}
+    )
+    (project / "inference" / "loose").mkdir()
+    (project / "inference" / "loose" / "thing.py").write_text("class Thing:\n    pass\n")
+
+    report = check_json(capsys, project, "--static")
+
+    errors = messages(report, "error")
+    assert report["exit_code"] == 1
+    assert any("my_features does not ship" in m for m in errors), errors
+    assert any("loose does not ship" in m for m in errors), errors
+
+
+@pytest.mark.parametrize("name", ["os", "sklearn", "numpy.linalg", "inference", "1bad", ""])
+def test_trusting_the_standard_library_or_the_container_is_a_settings_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Only the user's own modules can be trusted: the setting names the offending value."""
+    project = make_project(tmp_path / "project", config={"skdeploy:trustedModules": [name]})
+
+    report = check_json(capsys, project, "--static")
+
+    assert report["exit_code"] == cli.EXIT_CANNOT_RUN or report["exit_code"] == 1
+    assert any("trustedModules" in m for m in messages(report, "error")), report
+
+
+def test_a_package_module_s_own_imports_are_checked_against_the_container(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A module inside a shipped package that imports what the container lacks is an error."""
+    project = make_project(tmp_path / "project")
+    package = project / "inference" / "featurelib"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "text.py").write_text("import lightgbm\n")
+
+    report = check_json(capsys, project, "--static")
+
+    assert any("featurelib/text.py imports 'lightgbm'" in m for m in messages(report, "error")), (
+        report
+    )
