@@ -327,3 +327,93 @@ def test_a_package_module_s_own_imports_are_checked_against_the_container(
     assert any("featurelib/text.py imports 'lightgbm'" in m for m in messages(report, "error")), (
         report
     )
+
+
+# --- Classifiers -------------------------------------------------------------------------------
+
+
+def test_a_string_label_classifier_reports_accuracy_and_checks_probabilities(
+    trained: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels, probabilities and accuracy with per-class counts, through check, serve, smoke."""
+    project = byom_project(tmp_path, trained("classifier"))
+    samples = json.loads((project / "model" / "samples.json").read_text())
+
+    report = check_json(capsys, project)
+    assert report["exit_code"] == 0, report
+    with running_serve(project, tmp_path / "logs") as endpoint:
+        smoke = smoke_json(capsys, project, endpoint.url)
+        # One true label changed: the accuracy recomputed from the answers drops below the record.
+        wrong = next(c for c in samples["classes"] if c != samples["predictions"][0])
+        worse = dict(samples, targets=[wrong, *samples["targets"][1:]])
+        (tmp_path / "worse.json").write_text(json.dumps(worse))
+        code, out, _ = run_cli(
+            capsys,
+            "smoke",
+            "--stack",
+            TEST_STACK,
+            "--project-dir",
+            str(project),
+            "--endpoint-url",
+            endpoint.url,
+            "--samples",
+            str(tmp_path / "worse.json"),
+            "--calls",
+            "0",
+            "--json",
+        )
+
+    assert smoke["exit_code"] == 0, smoke
+    checks = {c["name"]: c for c in smoke["checks"]}
+    assert checks["predictions"]["status"] == "PASS"
+    assert checks["probabilities"]["status"] == "PASS", checks["probabilities"]
+    assert "3 class probabilities" in checks["probabilities"]["detail"]
+    assert checks["metrics"]["status"] == "PASS", checks["metrics"]
+    detail = checks["metrics"]["detail"]
+    assert f"accuracy {samples['metrics']['accuracy']:.6g}" in detail
+    assert "per class (right/total)" in detail
+    assert '"setosa" ' in detail
+    worse_checks = {c["name"]: c["status"] for c in json.loads(out)["checks"]}
+    assert code == 1
+    assert worse_checks["metrics"] == "FAIL"
+
+
+#: Trains a LogisticRegression in the runtime, then drops ``multi_class`` from it, as a pickle of
+#: a scikit-learn that no longer has it (1.5+) looks to 1.2.1: predict works, predict_proba fails.
+_SKEWED_CLASSIFIER = """
+import json, sys
+import joblib, numpy as np
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(7)
+X = rng.normal(size=(200, 3))
+y = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+model = LogisticRegression().fit(X, y)
+del model.multi_class
+joblib.dump(model, sys.argv[1] + "/model.joblib")
+rows = X[:10]
+json.dump({"instances": rows.tolist(), "predictions": [str(p) for p in model.predict(rows)]},
+          open(sys.argv[1] + "/samples.json", "w"))
+"""
+
+
+def test_a_classifier_whose_probabilities_fail_is_refused_by_check_and_smoke(
+    runtime_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """predict works but predict_proba raises: check and smoke fail on it, not only predict."""
+    project = make_project(tmp_path / "project")
+    subprocess.run(
+        [str(runtime_python), "-c", _SKEWED_CLASSIFIER, str(project / "model")], check=True
+    )
+
+    report = check_json(capsys, project)
+    with running_serve(project, tmp_path / "logs") as endpoint:
+        smoke = smoke_json(capsys, project, endpoint.url)
+
+    assert report["exit_code"] == 1, report
+    errors = messages(report, "error")
+    assert any("probabilities" in m and "500" in m for m in errors), errors
+    checks = {c["name"]: c for c in smoke["checks"]}
+    assert smoke["exit_code"] == 1
+    assert checks["predictions"]["status"] == "PASS"
+    assert checks["probabilities"]["status"] == "FAIL"
+    assert "multi_class" in checks["probabilities"]["detail"]
