@@ -268,11 +268,11 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
                 )
 
 
-def _untrusted_hint(module: str, shipped: Iterable[str], trusted: TrustedClasses) -> str:
+def _untrusted_hint(module: str, shipped: Iterable[str], trusted_names: Iterable[str]) -> str:
     """Advice for a refused name whose module ships with the handlers but is not trusted."""
     top = module.split(".")[0]
     ships = any(name.split("/")[0] in (top, f"{top}.py") for name in shipped)
-    if not ships or module in trusted.classes:
+    if not ships or any(module == t or module.startswith(t + ".") for t in trusted_names):
         return ""
     return (
         f" ({top} ships in code/: to let the pickle name its classes, add it to the stack's "
@@ -310,7 +310,7 @@ def _check_pickle(
         inspected, settings.framework, allow_version_skew=settings.allow_version_skew
     )
     hints = {
-        f"{module}.{global_name}: ": _untrusted_hint(module, shipped, trusted)
+        f"{module}.{global_name}: ": _untrusted_hint(module, shipped, settings.trusted_modules)
         for module, global_name in inspected.globals
     }
     errors = tuple(

@@ -141,9 +141,93 @@ def _submodules(dotted: str, shipped: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+def _module_scope_bindings(tree: ast.Module) -> set[str]:
+    """Names the module binds other than by its top-level ``class`` statements.
+
+    Assignments, imports, ``def``, loop and ``with`` targets and the like at module scope
+    (branches included), and every name a function or class body declares ``global``: any of
+    these can rebind a class's name to something else (``Foo = os.system``).
+    """
+    bound: set[str] = set()
+    pending: list[ast.AST] = [n for n in tree.body if not isinstance(n, ast.ClassDef)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Global):
+            bound.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+            # Their bodies are scopes of their own, except for what they declare global.
+            pending.extend(n for n in ast.walk(node) if isinstance(n, ast.Global))
+            pending.extend(node.decorator_list)
+            continue
+        elif isinstance(node, ast.Lambda):
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    for node in tree.body:  # what a class body declares global escapes it
+        if isinstance(node, ast.ClassDef):
+            bound.update(
+                name for n in ast.walk(node) if isinstance(n, ast.Global) for name in n.names
+            )
+    return bound
+
+
+#: Calls and names through which a module can bind any name at run time; a module using one
+#: cannot have its classes told from other objects by reading it.
+_DYNAMIC_BINDERS = frozenset({"globals", "vars", "exec", "eval", "__import__", "setattr"})
+
+
+def dynamic_binding(tree: ast.Module) -> str | None:
+    """Where the module may bind names that reading it cannot see, or None.
+
+    A star import; a call of ``globals``, ``vars``, ``exec``, ``eval`` or ``__import__``; a
+    ``setattr`` on anything but ``self`` or ``cls``; ``sys.modules``; or an assignment to an
+    attribute of an imported module (``me.AddRatio = ...`` after ``import my_features as me``).
+    """
+    imported = {
+        (alias.asname or alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", "?")
+        if isinstance(node, ast.alias) and node.name == "*":
+            return f"a star import (line {line})"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            name = node.func.id
+            on_self = bool(node.args) and (
+                isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls")
+            )
+            if name in _DYNAMIC_BINDERS and not (name == "setattr" and on_self):
+                return f"{name}() (line {line})"
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and (
+                (node.value.id == "sys" and node.attr == "modules")
+                or (isinstance(node.ctx, ast.Store | ast.Del) and node.value.id in imported)
+            )
+        ):
+            return f"{node.value.id}.{node.attr} (line {line})"
+    return None
+
+
 def top_level_classes(tree: ast.Module) -> frozenset[str]:
-    """Names bound by ``class`` statements in the module body (not in functions or branches)."""
-    return frozenset(node.name for node in tree.body if isinstance(node, ast.ClassDef))
+    """Names bound by ``class`` statements in the module body, and by nothing else.
+
+    A class inside a branch or a function, or a name that some other statement may rebind
+    (``Foo = os.system`` after ``class Foo``, or ``global Foo`` in a function), is not one.
+    """
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    return frozenset(classes - _module_scope_bindings(tree))
 
 
 def resolve_trusted(
@@ -186,6 +270,14 @@ def resolve_trusted(
                 problems.append(
                     f"trustedModules: {module} ({archived}) cannot be read under Python "
                     f"{python[0]}.{python[1]}: {exc}"
+                )
+                continue
+            dynamic = dynamic_binding(tree)
+            if dynamic is not None:
+                problems.append(
+                    f"trustedModules: {module} ({archived}) uses {dynamic}, through which it can "
+                    "bind any name at run time, so its classes cannot be told from functions by "
+                    "reading it: move the classes the model needs into a module without it"
                 )
                 continue
             classes[module] = top_level_classes(tree)

@@ -246,6 +246,18 @@ def _pickle_naming(module: str, name: str) -> bytes:
         ("import os\nrun = os.system\n", "run"),  # an assignment
         ("if True:\n    class Hidden:\n        pass\n", "Hidden"),  # not at the top level
         ("class Thing:\n    pass\n", "Thing.__init__"),  # an attribute path
+        # A class name rebound to something else after the class statement:
+        ("import os\nclass Thing:\n    pass\nThing = os.system\n", "Thing"),
+        ("import os\nclass Thing:\n    pass\ndef f():\n    global Thing\n", "Thing"),
+        ("class Thing:\n    pass\ntry:\n    pass\nexcept Exception as Thing:\n    pass\n", "Thing"),
+        ("class Thing:\n    pass\nfrom os import *\n", "Thing"),  # a star import
+        ("import os\nclass Thing:\n    pass\nglobals()['Thing'] = os.system\n", "Thing"),
+        (
+            "import sys, os\nclass Thing:\n    pass\n"
+            "setattr(sys.modules[__name__], 'Thing', os.system)\n",
+            "Thing",
+        ),
+        ("import os, my_features as me\nclass Thing:\n    pass\nme.Thing = os.system\n", "Thing"),
     ],
 )
 def test_trust_admits_top_level_classes_only(
