@@ -8,44 +8,93 @@ calls, for every ``POST /invocations``::
     result = predict_fn(data, model)        # text/csv, bytes for anything else
     response = output_fn(result, accept)
 
-It runs under the container's interpreter (Python 3.9 for the 1.2-1 image), so it keeps to
-Python 3.9 syntax and imports only what the container has: the standard library, numpy,
-scikit-learn and joblib at import time; pandas (for feature names) and werkzeug (Flask's
-response class) only where they are needed, so the module also imports where they are absent.
+It runs under the container's interpreter (Python 3.9 for the 1.2-1 image, 3.10 for 1.4-2, 3.8
+for older ones), so it keeps to Python 3.8 syntax and imports only what the container has: the
+standard library, numpy, scikit-learn and joblib at import time; pandas (for feature names) and
+werkzeug (Flask's response class) only where they are needed, so the module also imports where
+they are absent.
 
-Why the handlers never raise for bad input
+Why the handlers never raise
     ``sagemaker-containers`` 2.8.6 wraps every handler it is given (and the sklearn container
     always gives it one) so that any exception raised becomes a ``ClientError``; its 415/406
     branches never fire and every bad request is answered with a 500 HTML page. So ``input_fn``
     returns a :class:`Rejection` (status + message) instead of raising, ``predict_fn`` passes it
     through, and ``output_fn`` turns it into a response with that status. ``output_fn`` returns
     a werkzeug ``Response``: the container's transformer hands any non-tuple result straight to
-    Flask, which keeps its status code.
+    Flask, which keeps its status code. A failure that is not the client's (below) travels the
+    same way as a :class:`Fault`, a Rejection with status 500.
+
+Stack settings (environment of the Model; read once per model, by ``model_fn``)
+    ``SKDEPLOY_PROBABILITIES``: ``true`` or ``false`` (any case; default ``false``). ``true``
+    answers probabilities unless a request says ``probabilities=false``; it applies only to
+    models with ``predict_proba``, so a regressor answers predictions as before.
+    ``SKDEPLOY_CSV_HEADER``: ``auto`` (default), ``present`` or ``absent``: whether a CSV
+    body's first line is a header, for models fitted on a DataFrame (below); other models
+    ignore it. Any other value makes ``model_fn`` raise, naming the variable.
 
 Request (Content-Type; types and parameter names are case-insensitive)
     ``charset``: CSV may be UTF-8 (the default), US-ASCII, ISO-8859-1, windows-1252, UTF-16 or
-    UTF-32 (any name Python's codecs give these, such as ``UTF8`` or ``latin-1``); JSON is UTF-8
-    (RFC 8259), so only ``utf-8`` or ``us-ascii``; ``.npy`` is binary and takes none. Any other
-    charset, an empty one, or ``charset`` given twice is a 415. Other parameters are ignored,
-    except ``probabilities`` (below).
+    UTF-32 (any name Python's codecs give these, such as ``UTF8`` or ``latin-1``); JSON and JSON
+    Lines are UTF-8 (RFC 8259), so only ``utf-8`` or ``us-ascii``; ``.npy`` is binary and takes
+    none. Any other charset, an empty one, or ``charset`` given twice is a 415. Other parameters
+    are ignored, except ``probabilities`` (below) and, for CSV, ``header``.
     ``text/csv``
-        One sample per line, numbers separated by commas, no header. Always 2-D: a single line
-        is one sample, never a column of features.
+        One sample per line, comma-separated. Always 2-D: a single line is one sample, never a
+        column of features. For a model without feature names: numbers only, no header, no
+        quotes. For a model fitted on a DataFrame (``feature_names_in_``):
+
+        - Header: the parameter ``header=present`` or ``header=absent`` (RFC 4180's) decides;
+          without it, ``SKDEPLOY_CSV_HEADER``; ``auto`` takes the first line as a header when
+          its cells are exactly the model's feature names, in any order (cells may carry
+          spaces around them). Under ``auto``, a first line with more than half its cells
+          feature names but not all of them is answered as a header that does not match.
+          With a header, columns are matched by name and reordered to the model's order; a
+          missing, unknown or repeated name is a 400 naming each. Without one, columns are
+          in the model's order and each line must have as many cells as it has features.
+          ``header=present`` to a model without feature names is a 400.
+        - Cells may be quoted as RFC 4180 says (``"a, b"``, ``""`` for a quote inside);
+          blank lines are skipped; a blank cell is a missing value (NaN).
+        - Each column is typed as the model takes it, from what its pipeline records: a
+          column a ColumnTransformer (or a Pipeline's first steps) sends to an encoder fitted
+          on strings (OneHotEncoder, OrdinalEncoder, TargetEncoder) or to a text vectorizer is
+          text, even when its cells look like numbers (category ``"10001"``); one sent to
+          another scikit-learn step is numeric; any other column (imputer, ``passthrough``,
+          FunctionTransformer, a class from outside scikit-learn) is numeric when every cell
+          is a number, else text. A cell a numeric column cannot read, or (for an encoder with
+          ``handle_unknown="error"``) a category the encoder does not know, is a 400 naming
+          the line, the column and the value.
+        - A body of plain numbers is read by numpy's C parser as for any model, and read
+          again by column only where the model has text columns or known categories, or the
+          first line may be a header.
     ``application/json``
         ``{"instances": [[...], ...]}``, a bare list of rows ``[[...], ...]``, or a list of
         objects keyed by feature name ``[{"a": 1, "b": 2}, ...]`` (optionally inside
         ``{"instances": ...}``). Objects need a model fitted on a DataFrame
         (``feature_names_in_``); every object must carry exactly those names, and the values may
-        be strings when the model's pipeline encodes them. ``null`` is a missing value (NaN).
-        Large bodies of plain numeric rows are read by numpy's C parser (``_bulk_json_rows``).
+        be strings when the model's pipeline encodes them. Rows are numbers for any model; for
+        a model fitted on a DataFrame they may also hold strings, typed column by column as
+        CSV cells are (a number is refused for a text column, a string that spells a number is
+        read as one for a numeric column). ``null`` is a missing value (NaN). Large bodies of
+        plain numeric rows are read by numpy's C parser (``_bulk_json_rows``).
+    ``application/jsonlines`` (also ``application/jsonl``, ``application/x-jsonlines``,
+    ``application/x-ndjson``)
+        One JSON value per line, one sample each, as the SageMaker SDK's ``JSONLinesSerializer``
+        writes and batch transform splits (``SplitType: Line``): a row ``[1.5, 2.0]``, the dense
+        record of SageMaker's built-in algorithms ``{"features": [1.5, 2.0]}``, or an object
+        keyed by feature name ``{"a": 1.5, "b": 2.0}``. Every line is a row (both spellings mix)
+        or every line an object, with the same keys; blank lines are skipped. Values follow
+        the JSON rules above; messages name the line. Probabilities are asked for with the
+        Content-Type parameter (there is no object around the lines to carry a field).
     ``application/x-npy``
         One 2-D numeric ``.npy`` array, read with ``allow_pickle=False``: a request body is never
         unpickled.
 
 Probabilities (classifiers with ``predict_proba``)
     Ask with ``"probabilities": true`` in a JSON object body, or with the Content-Type
-    parameter ``probabilities=true`` (any content type, e.g. ``text/csv; probabilities=true``).
-    A model without ``predict_proba`` (a regressor) answers 400.
+    parameter ``probabilities=true`` (any content type, e.g. ``text/csv; probabilities=true``);
+    refuse with ``false`` in either place. A request that says nothing gets the stack's default
+    (``SKDEPLOY_PROBABILITIES``). A request asking for them from a model without
+    ``predict_proba`` (a regressor) answers 400; the default never does.
 
 Response (Accept; a list with q-values is honoured, ``*/*`` or none means JSON)
     ``application/json``
@@ -56,17 +105,31 @@ Response (Accept; a list with q-values is honoured, ``*/*`` or none means JSON)
     ``text/csv``
         One line per sample; with probabilities the prediction is followed by one probability
         per class, in the order of the model's ``classes_`` (sorted).
+    ``application/jsonlines`` (or any alias above, answered under the name asked for)
+        One object per sample, in request order: ``{"prediction": ...}``, with probabilities
+        also ``"probabilities": [...]`` in the order of ``classes_`` (ask for JSON once to get
+        ``"classes"``). Lines are separated by a newline, with none after the last.
     ``application/x-npy``
-        The predictions as one ``.npy`` array (no probabilities: ask for JSON or CSV).
+        The predictions as one ``.npy`` array (no probabilities: ask for JSON, CSV or JSON
+        Lines).
+    Probabilities that come from the stack's default, not from the request, are left out
+    where the response type cannot carry them (``.npy``; CSV for a multi-output classifier)
+    instead of answering 406.
 
 Status codes
     200 success; 400 malformed body, empty body, non-numeric value, wrong number of features,
-    missing or unknown feature names, a value the model rejects (its ``ValueError``/
+    missing or unknown feature names or CSV header columns, a cell a column cannot take,
+    a category the model does not know, a value the model rejects (its ``ValueError``/
     ``TypeError``, such as NaN for a model that does not accept missing values), probabilities
-    from a model without ``predict_proba``; 406 no supported type in Accept, or probabilities
-    asked for as ``.npy``; 415 unsupported Content-Type or charset. Every error body is JSON:
-    ``{"error": "<what is wrong>"}``. A fault of the model itself (not fitted, not loadable)
-    still raises, and is a 500.
+    asked for from a model without ``predict_proba``; 406 no supported type in Accept, or
+    probabilities asked for as ``.npy``; 415 unsupported Content-Type or charset; 500 a failure
+    that is not the client's: the model failing at predict time with anything else (not
+    fitted; a model pickled by another scikit-learn that lacks an attribute, such as
+    ``'LogisticRegression' object has no attribute 'multi_class'``), or these handlers failing
+    to read or encode. Every error body is JSON: ``{"error": "<what is wrong>"}``; a 500 says
+    ``the model failed: <class>: <message>`` (with the scikit-learn versions when the model was
+    pickled by another one), and its traceback goes to the log. Only a model that cannot be
+    loaded raises (in ``model_fn``), so the endpoint fails its health checks.
 """
 
 import codecs
@@ -79,8 +142,12 @@ import json
 import logging
 import os
 import re
+import warnings
+import weakref
 from http import HTTPStatus
-from typing import Any, Dict, List, Optional, Tuple, Union
+
+# zip(..., strict=True) is Python 3.10: the zips here are marked noqa: B905 instead.
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 import joblib
 import numpy as np
@@ -91,6 +158,14 @@ logger = logging.getLogger(__name__)
 JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
+#: JSON Lines: what the SageMaker SDK's JSONLinesSerializer sends and JSONLinesDeserializer
+#: accepts, and the type batch transform documents for line-split JSON (SplitType Line).
+JSONLINES = "application/jsonlines"
+#: Other names in use for the same format: read as JSON Lines, and an Accept naming one is
+#: answered in JSON Lines under that name.
+JSONLINES_ALIASES = ("application/jsonl", "application/x-jsonlines", "application/x-ndjson")
+JSONLINES_TYPES = (JSONLINES, *JSONLINES_ALIASES)
+REQUEST_TYPES = (JSON, CSV, NPY, JSONLINES)
 #: Charsets a CSV body may be sent in, as Python codec names (``codecs.lookup`` maps the aliases
 #: clients write, such as ``UTF8``, ``latin-1``, ``windows-1252``, to these). An allow-list: Python
 #: also knows codecs that are not charsets at all (``idna``, ``unicode_escape``, ``rot13``...).
@@ -114,6 +189,7 @@ JSON_CHARSETS = ("utf-8", "ascii")
 CHARSET_NAMES = {
     CSV: ("utf-8", "us-ascii", "iso-8859-1", "windows-1252", "utf-16", "utf-32"),
     JSON: ("utf-8", "us-ascii"),
+    JSONLINES: ("utf-8", "us-ascii"),
 }
 #: ``GET /execution-parameters`` (:func:`execution_parameters_fn`): the InvokeEndpoint body limit
 #: (6 MiB, ``skdeploy.constants.MAX_PAYLOAD_BYTES``) and CreateTransformJob's default payload.
@@ -123,9 +199,29 @@ BATCH_STRATEGY = "MULTI_RECORD"
 #: How many gunicorn workers the container starts (sagemaker-containers' ServingEnv).
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
 #: Response types in the order a wildcard (``*/*``) prefers them.
-RESPONSE_TYPES = (JSON, CSV, NPY)
+RESPONSE_TYPES = (JSON, CSV, NPY, JSONLINES)
+#: The stack's default for probabilities (``true``/``false``), read once per model, at load.
+PROBABILITIES_ENV = "SKDEPLOY_PROBABILITIES"
+#: The stack's default for a CSV header (one of CSV_HEADER_MODES), read once per model, at load.
+CSV_HEADER_ENV = "SKDEPLOY_CSV_HEADER"
+CSV_HEADER_MODES = ("auto", "present", "absent")
+#: What a column of a model fitted on a DataFrame takes: numbers, text (its encoder was fitted
+#: on strings), or either (nothing in the model says; the values decide).
+NUMBER, TEXT, ANY = "number", "text", "any"
+#: scikit-learn steps that take text as well as numbers (the rest of scikit-learn wants numbers).
+ANY_INPUT_STEPS = frozenset(
+    ("SimpleImputer", "FunctionTransformer", "MissingIndicator", "DictVectorizer", "FeatureHasher")
+)
+#: Attributes of meta-estimators whose inner estimators decide what they take.
+META_ATTRIBUTES = ("estimators_", "estimator_", "base_estimator_", "calibrated_classifiers_")
+#: How many of an encoder's categories a 400 lists.
+LISTED_CATEGORIES = 10
 MODEL_SUFFIX = ".joblib"
 EMPTY = "empty request body"
+HEADER_FOR_UNNAMED = (
+    "header=present, but this model was fitted without feature names, so a header cannot be "
+    "matched: send the rows only, in the order the model was fitted with"
+)
 #: Top-level fields a JSON object body may carry.
 JSON_FIELDS = ("instances", "probabilities")
 #: A JSON body at least this long is first tried as plain numeric rows (``_bulk_json_rows``).
@@ -159,14 +255,59 @@ class Rejection:
         return "Rejection(%d, %r)" % (self.status, self.message)
 
 
+class Fault(Rejection):
+    """A failure that is not the client's: answered 500 with a JSON reason, traceback logged."""
+
+    __slots__ = ()
+
+
 class Batch:
-    """A parsed request: samples (a 2-D float64 ndarray or Records) and the probabilities flag."""
+    """A parsed request: samples, and what the request said about probabilities and a header.
 
-    __slots__ = ("data", "probabilities")
+    ``data`` is a 2-D float64 ndarray, :class:`Records` or :class:`Cells`. ``probabilities`` and
+    ``header`` are None when the request did not say (the model's defaults then apply).
+    ``csv`` keeps the text of a CSV body that parsed as numbers, for a model that must read it
+    by column (see :func:`_conform`); ``lines`` the line number of each JSON Lines row.
+    """
 
-    def __init__(self, data: Any, probabilities: bool = False) -> None:
+    __slots__ = ("csv", "data", "header", "lines", "probabilities")
+
+    def __init__(
+        self,
+        data: Any,
+        probabilities: Optional[bool] = None,
+        header: Optional[bool] = None,
+        csv: Optional[str] = None,
+        lines: Optional[List[int]] = None,
+    ) -> None:
         self.data = data
         self.probabilities = probabilities
+        self.header = header
+        self.csv = csv
+        self.lines = lines
+
+
+class Cells:
+    """Values only the model can type: CSV text that is not plain numbers, or JSON rows with text.
+
+    A model fitted on a DataFrame reads them by column (:func:`_cells_frame`). Any other model
+    answers ``rejection``: what the request got for these values before such models existed.
+    ``lines`` numbers JSON Lines rows for messages (JSON rows are called instance 0, 1, ...).
+    """
+
+    __slots__ = ("lines", "rejection", "rows", "text")
+
+    def __init__(
+        self,
+        rejection: Rejection,
+        text: Optional[str] = None,
+        rows: Optional[List[List[Any]]] = None,
+        lines: Optional[List[int]] = None,
+    ) -> None:
+        self.rejection = rejection
+        self.text = text
+        self.rows = rows
+        self.lines = lines
 
 
 class Records:
@@ -183,26 +324,78 @@ class Records:
 
 
 class Prediction:
-    """What ``predict_fn`` returns: predictions, and probabilities with their classes if asked."""
+    """What ``predict_fn`` returns: predictions, and probabilities with their classes if asked.
 
-    __slots__ = ("classes", "predictions", "probabilities")
+    ``asked`` says the request asked for the probabilities itself; without it they come from
+    the stack's default, and a response type that cannot carry them just leaves them out.
+    """
+
+    __slots__ = ("asked", "classes", "predictions", "probabilities")
 
     def __init__(
         self,
         predictions: np.ndarray,
         probabilities: Optional[Any] = None,
         classes: Optional[Any] = None,
+        asked: bool = True,
     ) -> None:
         self.predictions = predictions
         self.probabilities = probabilities
         self.classes = classes
+        self.asked = asked
+
+
+class _Plan:
+    """What serving one model needs to know about it, worked out once (:func:`_plan`).
+
+    ``names``: ``feature_names_in_`` as a list, or None; ``columns``: per feature, its kind
+    (NUMBER, TEXT, ANY) and the categories its encoder knows when that encoder refuses others
+    (else None); ``text``: some column takes text; ``by_column``: some column takes text or
+    has known categories, so numeric rows need a look column by column; ``numeric_names``: some
+    feature name reads as a number, so a header could parse as a row of numbers; ``header``:
+    the CSV header mode; ``probabilities``: answer probabilities unless a request says not to;
+    ``skew``: the scikit-learn versions, when the model was pickled by another one.
+    """
+
+    __slots__ = (
+        "by_column",
+        "columns",
+        "header",
+        "name_set",
+        "names",
+        "numeric_names",
+        "probabilities",
+        "skew",
+        "text",
+    )
+
+    def __init__(
+        self,
+        names: Optional[List[str]],
+        columns: List[Tuple[str, Optional[FrozenSet[Any]]]],
+        header: str,
+        probabilities: bool,
+        skew: Optional[str],
+    ) -> None:
+        self.names = names
+        self.name_set = frozenset(names or ())
+        self.columns = columns
+        self.text = any(kind == TEXT for kind, _ in columns)
+        self.by_column = self.text or any(known is not None for _, known in columns)
+        self.numeric_names = any(
+            name.strip() and _cell_number(name) is not None for name in names or ()
+        )
+        self.header = header
+        self.probabilities = probabilities
+        self.skew = skew
 
 
 def model_fn(model_dir: str) -> Any:
-    """Load the single ``*.joblib`` file at the top of ``model_dir``.
+    """Load the single ``*.joblib`` file at the top of ``model_dir``; read the stack's defaults.
 
     Called once per worker, on its first request. Raising here is right: the endpoint must not
-    pass its health checks without a model, and the message says which files were there.
+    pass its health checks without a model, and the message says which files were there. An
+    invalid ``SKDEPLOY_PROBABILITIES`` or ``SKDEPLOY_CSV_HEADER`` raises too, naming the value.
     """
     paths = sorted(glob.glob(os.path.join(glob.escape(model_dir), "*" + MODEL_SUFFIX)))
     if len(paths) != 1:
@@ -211,41 +404,89 @@ def model_fn(model_dir: str) -> Any:
             "expected exactly one %s file in %s, found %d (directory holds: %s)"
             % (MODEL_SUFFIX, model_dir, len(paths), ", ".join(found) or "nothing")
         )
-    model = joblib.load(paths[0])
+    settings = _settings()
+    # scikit-learn warns when it unpickles an estimator another version wrote: the versions
+    # go into the 500 a failing prediction answers. The warnings are issued again, unchanged.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = joblib.load(paths[0])
+    skew = None
+    for warning in caught:
+        found_skew = _VERSION_SKEW.search(str(warning.message))
+        if found_skew and skew is None:
+            skew = "pickled with scikit-learn %s, served by %s" % found_skew.groups()
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    plan = _remember(model, _make_plan(model, settings, skew))
     logger.info(
-        "loaded %s from %s (features: %s)",
+        "loaded %s from %s (features: %s; CSV header: %s; probabilities by default: %s)",
         type(model).__name__,
         paths[0],
         getattr(model, "n_features_in_", "unknown"),
+        plan.header if plan.names is not None else "none (no feature names)",
+        "yes" if plan.probabilities else "no",
     )
+    if settings[0] and not plan.probabilities:
+        logger.warning(
+            "%s=true does not apply: %s has no predict_proba",
+            PROBABILITIES_ENV,
+            type(model).__name__,
+        )
+    if settings[1] != "auto" and plan.names is None:
+        logger.warning(
+            "%s=%s does not apply: %s was fitted without feature names",
+            CSV_HEADER_ENV,
+            settings[1],
+            type(model).__name__,
+        )
     return model
 
 
 def input_fn(body: Union[str, bytes], content_type: Optional[str]) -> Union[Batch, Rejection]:
     """Parse a request body into a :class:`Batch`, or describe what is wrong in a Rejection.
 
-    ``content_type`` may carry parameters (``charset``, ``probabilities``); a missing one is
-    read as JSON, as the container does.
+    ``content_type`` may carry parameters (``charset``, ``probabilities``, ``header``); a
+    missing one is read as JSON, as the container does. A failure of this code itself (not of
+    the body) is a :class:`Fault`.
     """
-    if content_type == JSON and isinstance(body, str):  # the usual request: nothing else to read
-        return _parse_json(body) if body.strip() else Rejection(HTTPStatus.BAD_REQUEST, EMPTY)
-    request_type = _request_type(content_type or JSON)
-    if isinstance(request_type, Rejection):
-        return request_type
-    media_type, encoding, probabilities = request_type
-    if media_type == NPY:
-        parsed = _parse_npy(body)
-    else:
-        text = _decode(body, encoding)
-        if isinstance(text, Rejection):
-            return text
-        if not text.strip():
-            return Rejection(HTTPStatus.BAD_REQUEST, EMPTY)
-        parsed = _parse_csv(text) if media_type == CSV else _parse_json(text)
-    if isinstance(parsed, Rejection):
+    try:
+        if content_type == JSON and isinstance(body, str):  # the usual request: nothing else
+            return _parse_json(body) if body.strip() else Rejection(HTTPStatus.BAD_REQUEST, EMPTY)
+        request_type = _request_type(content_type or JSON)
+        if isinstance(request_type, Rejection):
+            return request_type
+        media_type, encoding, probabilities, header = request_type
+        if media_type == NPY:
+            parsed = _parse_npy(body)
+        else:
+            text = _decode(body, encoding)
+            if isinstance(text, Rejection):
+                return text
+            if not text.strip():
+                return Rejection(HTTPStatus.BAD_REQUEST, EMPTY)
+            if media_type == CSV:
+                # Plain numbers parse as ever, and the text is kept: a model fitted on a
+                # DataFrame may read it again by column. Anything else (text, quotes, a header)
+                # becomes Cells: read by column by such a model, today's 400 for any other.
+                if header:  # the first line is a header: never read as numbers
+                    refusal = Rejection(HTTPStatus.BAD_REQUEST, HEADER_FOR_UNNAMED)
+                    return Batch(Cells(refusal, text=text), probabilities, True)
+                parsed = _parse_csv(text)
+                if isinstance(parsed, Rejection):  # text, quotes, a header: the model decides
+                    parsed = Batch(Cells(parsed, text=text), None, header)
+                else:
+                    parsed.csv = text
+                    parsed.header = header
+            elif media_type == JSONLINES:
+                parsed = _parse_jsonlines(text)
+            else:
+                parsed = _parse_json(text)
+        if isinstance(parsed, Rejection):
+            return parsed
+        if probabilities is not None:  # the body's "probabilities": true wins over a false here
+            parsed.probabilities = parsed.probabilities or probabilities
         return parsed
-    parsed.probabilities = parsed.probabilities or probabilities
-    return parsed
+    except Exception as error:  # a bug here must not become the container's HTML 500
+        return _fault("could not read the request", error)
 
 
 def predict_fn(data: Union[Batch, Rejection], model: Any) -> Union[Prediction, Rejection]:
@@ -253,68 +494,85 @@ def predict_fn(data: Union[Batch, Rejection], model: Any) -> Union[Prediction, R
 
     A Rejection from ``input_fn`` passes through untouched. A ``ValueError`` or ``TypeError`` from
     the model itself is scikit-learn refusing the values (NaN, strings, ...), so it becomes a 400
-    carrying scikit-learn's message; anything else is a server fault and is raised.
+    carrying scikit-learn's message. Any other failure (an unfitted model, one pickled by another
+    scikit-learn that lacks an attribute, a bug) is a :class:`Fault`: a 500 with a JSON reason.
+    Without a word from the request, probabilities follow the stack's default, which applies
+    to models with ``predict_proba`` only.
     """
-    if type(data) is not Batch:  # one check on the usual path
-        if isinstance(data, Rejection):
-            return data
-        if not isinstance(data, Batch):
-            data = Batch(data)
-    samples = _conform(data.data, model)
-    if isinstance(samples, Rejection):
-        return samples
-    if data.probabilities and not hasattr(model, "predict_proba"):
-        return Rejection(
-            HTTPStatus.BAD_REQUEST,
-            "probabilities were requested but %s has no predict_proba (not a classifier?)"
-            % type(model).__name__,
-        )
     try:
-        predictions = np.asarray(model.predict(samples))
-        if not data.probabilities:
-            return Prediction(predictions)
-        probabilities = model.predict_proba(samples)
-    except NotFittedError:
-        raise
-    except (ValueError, TypeError, OverflowError) as error:
-        return Rejection(HTTPStatus.BAD_REQUEST, "the model rejected the input: %s" % error)
-    return Prediction(predictions, probabilities, getattr(model, "classes_", None))
+        if type(data) is not Batch:  # one check on the usual path
+            if isinstance(data, Rejection):
+                return data
+            if not isinstance(data, Batch):
+                data = Batch(data)
+        last = _LAST
+        plan = last[1] if last[0] is model else _plan(model)
+        samples = _conform(data, plan)
+        if isinstance(samples, Rejection):
+            return samples
+        asked = data.probabilities
+        if asked and not hasattr(model, "predict_proba"):
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "probabilities were requested but %s has no predict_proba (not a classifier?)"
+                % type(model).__name__,
+            )
+        probabilities = plan.probabilities if asked is None else asked
+        try:
+            predictions = np.asarray(model.predict(samples))
+            if not probabilities:
+                return Prediction(predictions)
+            probabilities = model.predict_proba(samples)
+        except NotFittedError:  # a ValueError, but the model's fault, not the request's
+            raise
+        except (ValueError, TypeError, OverflowError) as error:
+            return Rejection(HTTPStatus.BAD_REQUEST, "the model rejected the input: %s" % error)
+        return Prediction(
+            predictions, probabilities, getattr(model, "classes_", None), asked=bool(asked)
+        )
+    except Exception as error:
+        return _fault("the model failed", error, model)
 
 
 def output_fn(prediction: Union[Prediction, Rejection], accept: Optional[str]) -> Any:
     """Encode a Prediction in the best type the Accept header allows, or answer a Rejection.
 
-    Returns a werkzeug ``Response`` in every case, so the status code (200, 400, 406, 415)
+    Returns a werkzeug ``Response`` in every case, so the status code (200, 400, 406, 415, 500)
     reaches the client unchanged. Error bodies are always JSON.
     """
     if isinstance(prediction, Rejection):
         return _error_response(prediction)
-    if not isinstance(prediction, Prediction):
-        prediction = Prediction(np.asarray(prediction))
-    response_type = _negotiate(accept)
-    if response_type is None:
-        return _error_response(
-            Rejection(
-                HTTPStatus.NOT_ACCEPTABLE,
-                "cannot answer in %r; accept one of %s" % (accept, ", ".join(RESPONSE_TYPES)),
+    try:
+        if not isinstance(prediction, Prediction):
+            prediction = Prediction(np.asarray(prediction))
+        response_type = _negotiate(accept)
+        if response_type == JSON:
+            return _response(_encode_json(prediction), 200, JSON)
+        if response_type is None:
+            return _error_response(
+                Rejection(
+                    HTTPStatus.NOT_ACCEPTABLE,
+                    "cannot answer in %r; accept one of %s" % (accept, ", ".join(RESPONSE_TYPES)),
+                )
             )
-        )
-    if response_type == JSON:
-        return _response(_encode_json(prediction), 200, JSON)
-    if response_type == CSV:
-        body = _encode_csv(prediction)
-        if isinstance(body, Rejection):
-            return _error_response(body)
-        return _response(body, 200, CSV)
-    if prediction.probabilities is not None:
-        return _error_response(
-            Rejection(
-                HTTPStatus.NOT_ACCEPTABLE,
-                "%s carries predictions only; accept %s or %s to get probabilities"
-                % (NPY, JSON, CSV),
+        if response_type == CSV:
+            body = _encode_csv(prediction)
+            if isinstance(body, Rejection):
+                return _error_response(body)
+            return _response(body, 200, CSV)
+        if response_type in JSONLINES_TYPES:
+            return _response(_encode_jsonlines(prediction), 200, response_type)
+        if prediction.probabilities is not None and prediction.asked:
+            return _error_response(
+                Rejection(
+                    HTTPStatus.NOT_ACCEPTABLE,
+                    "%s carries predictions only; accept %s, %s or %s to get probabilities"
+                    % (NPY, JSON, CSV, JSONLINES),
+                )
             )
-        )
-    return _response(_encode_npy(prediction.predictions), 200, NPY)
+        return _response(_encode_npy(prediction.predictions), 200, NPY)
+    except Exception as error:
+        return _error_response(_fault("could not encode the predictions", error))
 
 
 def execution_parameters_fn() -> Any:
@@ -374,42 +632,60 @@ def _parse_media_type(value: str) -> Tuple[str, Dict[str, str]]:
 
 
 @functools.lru_cache(maxsize=256)
-def _request_type(content_type: str) -> Union[Tuple[str, str, bool], Rejection]:
-    """What a request Content-Type asks for: (media type, codec name, probabilities flag).
+def _request_type(
+    content_type: str,
+) -> Union[Tuple[str, str, Optional[bool], Optional[bool]], Rejection]:
+    """What a request Content-Type asks for: (media type, codec name, probabilities, header).
 
+    The media type of JSON Lines is :data:`JSONLINES` for any of its names. ``probabilities``
+    and ``header`` (CSV's ``header=present``/``absent``, RFC 4180) are None when not given.
     Or the Rejection for an unsupported type, charset or parameter. Cached per header value, so
     the common request pays one dictionary lookup for all of it; the Rejection is never changed.
     """
     media_type, pairs = _split_media_type(content_type)
-    if media_type not in (JSON, CSV, NPY):
+    if media_type in JSONLINES_ALIASES:
+        media_type = JSONLINES
+    if media_type not in REQUEST_TYPES:
         return Rejection(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Type %r; send %s" % (content_type, ", ".join((JSON, CSV, NPY))),
+            "unsupported Content-Type %r; send %s" % (content_type, ", ".join(REQUEST_TYPES)),
         )
     names = [key for key, _ in pairs]
     params = dict(pairs)
-    for name, status in (
+    checked = [
         ("charset", HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
         ("probabilities", HTTPStatus.BAD_REQUEST),
-    ):
+    ]
+    if media_type == CSV:
+        checked.append(("header", HTTPStatus.BAD_REQUEST))
+    for name, status in checked:
         if names.count(name) > 1:
             return Rejection(
                 status, "Content-Type parameter %s is given %d times" % (name, names.count(name))
             )
-    probabilities = _flag(params["probabilities"]) if "probabilities" in params else False
-    if probabilities is None:
+    probabilities = _flag(params["probabilities"]) if "probabilities" in params else None
+    if probabilities is None and "probabilities" in params:
         return Rejection(
             HTTPStatus.BAD_REQUEST,
             "Content-Type parameter probabilities must be true or false, got %r"
             % params["probabilities"],
         )
+    header = None
+    if media_type == CSV and "header" in params:
+        header = {"present": True, "absent": False}.get(params["header"].strip().lower())
+        if header is None:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "Content-Type parameter header must be present or absent, got %r"
+                % params["header"],
+            )
     encoding = "utf-8"
     if "charset" in params:
         charset = _charset(media_type, params["charset"])
         if isinstance(charset, Rejection):
             return charset
         encoding = charset
-    return media_type, encoding, probabilities
+    return media_type, encoding, probabilities, header
 
 
 def _charset(media_type: str, charset: str) -> Union[str, Rejection]:
@@ -419,7 +695,7 @@ def _charset(media_type: str, charset: str) -> Union[str, Rejection]:
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "%s is binary and takes no charset, got charset %r" % (NPY, charset),
         )
-    allowed = JSON_CHARSETS if media_type == JSON else CSV_CHARSETS
+    allowed = CSV_CHARSETS if media_type == CSV else JSON_CHARSETS
     name = None
     if _CHARSET_NAME.match(charset):  # Python's lookup would also take "'utf-8'" or "utf 8!"
         with contextlib.suppress(LookupError):
@@ -444,7 +720,8 @@ def _negotiate(accept: Optional[str]) -> Optional[str]:
 
     Entries are tried by descending q-value, then in the client's order; an unreadable q counts
     as 1. ``q=0`` refuses a type, also for wildcards: ``*/*`` (and ``application/*``) give the
-    first of JSON, CSV, NPY not refused, ``text/*`` gives CSV.
+    first of JSON, CSV, NPY, JSON Lines not refused, ``text/*`` gives CSV. A JSON Lines alias
+    is answered as itself.
     """
     if accept is None or not accept.strip():
         return JSON
@@ -464,6 +741,8 @@ def _negotiate(accept: Optional[str]) -> Optional[str]:
         candidates: Tuple[str, ...]
         if media_type in ("*/*", "*"):
             candidates = RESPONSE_TYPES
+        elif media_type in JSONLINES_ALIASES:  # answered under the name the client used
+            candidates = (media_type,)
         else:
             candidates = tuple(
                 candidate
@@ -546,7 +825,7 @@ def _parse_json(text: str) -> Union[Batch, Rejection]:
     booleans = "true" in text or "false" in text
     if type(document) is list and document and type(document[0]) is list:
         return _rows(document, booleans)  # a list of rows, the usual body
-    probabilities = False
+    probabilities = None
     if isinstance(document, dict):
         unknown = sorted(set(document) - set(JSON_FIELDS))
         if unknown or "instances" not in document:
@@ -555,8 +834,8 @@ def _parse_json(text: str) -> Union[Batch, Rejection]:
                 "a JSON object body needs 'instances' and may have 'probabilities'; got fields %s"
                 % ", ".join(repr(key) for key in sorted(document)),
             )
-        probabilities = document.get("probabilities", False)
-        if not isinstance(probabilities, bool):
+        probabilities = document.get("probabilities")
+        if "probabilities" in document and not isinstance(probabilities, bool):
             return Rejection(HTTPStatus.BAD_REQUEST, "'probabilities' must be true or false")
         document = document["instances"]
     if not isinstance(document, list) or not document:
@@ -577,6 +856,59 @@ def _parse_json(text: str) -> Union[Batch, Rejection]:
     if isinstance(parsed, Batch):
         parsed.probabilities = probabilities
     return parsed
+
+
+def _parse_jsonlines(text: str) -> Union[Batch, Rejection]:
+    """One JSON value per line: a row ``[...]``, ``{"features": [...]}``, or an object keyed by
+    feature name; blank lines are skipped. All lines are rows, or all are objects.
+    """
+    values: List[Any] = []
+    lines: List[int] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip(" \t\r"):
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError) as error:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST, "malformed JSON Lines: line %d: %s" % (number, error)
+            )
+        if type(value) is dict and len(value) == 1 and type(value.get("features")) is list:
+            value = value["features"]  # the dense record of SageMaker's own algorithms
+        values.append(value)
+        lines.append(number)
+    first = values[0]
+    if not isinstance(first, (list, dict)):
+        return Rejection(
+            HTTPStatus.BAD_REQUEST,
+            'line %d: each line must be a row [1.0, 2.0], {"features": [1.0, 2.0]} or an '
+            "object keyed by feature name" % lines[0],
+        )
+    kind = type(first)
+    for value, number in zip(values, lines):  # noqa: B905
+        if type(value) is not kind:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "line %d is not %s like line %d; do not mix rows and objects"
+                % (number, "a row" if kind is list else "an object", lines[0]),
+            )
+    if kind is list:
+        parsed = _rows(values, "true" in text or "false" in text, lines)
+        if isinstance(parsed, Batch) and isinstance(parsed.data, np.ndarray):
+            parsed.lines = lines
+        return parsed
+    names = list(first)
+    expected = set(names)
+    if not names:
+        return Rejection(HTTPStatus.BAD_REQUEST, "line %d is an empty object" % lines[0])
+    for value, number in zip(values, lines):  # noqa: B905
+        if set(value) != expected:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "line %d has keys %s, line %d has %s"
+                % (number, sorted(value), lines[0], sorted(expected)),
+            )
+    return Batch(Records(values, names))
 
 
 def _bulk_json_rows(text: str) -> Optional[np.ndarray]:
@@ -689,11 +1021,15 @@ def _loadtxt(source: Any, encoding: Optional[str]) -> np.ndarray:
     )
 
 
-def _rows(rows: List[Any], booleans: bool) -> Union[Batch, Rejection]:
+def _rows(
+    rows: List[Any], booleans: bool, lines: Optional[List[int]] = None
+) -> Union[Batch, Rejection]:
     """A list of equal-length lists of numbers (``null`` = NaN) as a float64 matrix.
 
     ``booleans`` says whether the body may hold ``true``/``false``, which numpy would turn into
-    1/0 among numbers; then the values are checked one by one.
+    1/0 among numbers; then the values are checked one by one. Rows that also hold strings
+    become :class:`Cells` (a model fitted on a DataFrame may take text); ``lines`` numbers them
+    for messages when they come from JSON Lines.
     """
     try:
         samples = np.asarray(rows)
@@ -706,7 +1042,7 @@ def _rows(rows: List[Any], booleans: bool) -> Union[Batch, Rejection]:
         )
     if samples.dtype.kind == "O":
         if not all(_is_number_or_null(value) for value in samples.flat):
-            return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
+            return _text_rows(rows, lines)
         try:
             samples = samples.astype(np.float64)
         except OverflowError:
@@ -714,8 +1050,18 @@ def _rows(rows: List[Any], booleans: bool) -> Union[Batch, Rejection]:
     elif samples.dtype.kind not in "iuf" or (
         booleans and any(type(value) is bool for row in rows for value in row)
     ):
-        return Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
+        return _text_rows(rows, lines)
     return _checked(samples.astype(np.float64, copy=False))
+
+
+def _text_rows(rows: List[Any], lines: Optional[List[int]]) -> Union[Batch, Rejection]:
+    """Rows of numbers, strings, booleans and nulls as Cells; anything nested is refused."""
+    refusal = Rejection(HTTPStatus.BAD_REQUEST, "rows must contain only numbers or null")
+    for row in rows:
+        for value in row:
+            if value is not None and type(value) not in (str, int, float, bool):
+                return refusal
+    return Batch(Cells(refusal, rows=rows, lines=lines))
 
 
 def _is_number_or_null(value: Any) -> bool:
@@ -778,39 +1124,48 @@ def _checked(samples: np.ndarray) -> Union[Batch, Rejection]:
 # --- Matching the model -------------------------------------------------------------------------
 
 
-def _conform(samples: Any, model: Any) -> Any:
+def _conform(data: Batch, plan: _Plan) -> Any:
     """Check the samples' width or feature names against the model; return what it should get.
 
     A model fitted on a DataFrame receives a DataFrame in its own column order, also for plain
-    rows (scikit-learn would otherwise warn on every request). Anything but rows or records (a
-    caller's own DataFrame) goes to the model as it is.
+    rows (scikit-learn would otherwise warn on every request), with each column typed as the
+    model takes it (:func:`_cells_frame`). Anything but rows, records or cells (a caller's own
+    DataFrame) goes to the model as it is.
     """
-    names = getattr(model, "feature_names_in_", None)
-    expected = getattr(model, "n_features_in_", None)
+    samples = data.data
+    names = plan.names
     if isinstance(samples, np.ndarray):
-        width = samples.shape[1]
-        if expected is not None and width != expected:
-            detail = " (%s)" % ", ".join(map(str, names)) if names is not None else ""
+        if names is None:  # the usual request: plain numbers for a model without names
+            if samples.shape[1] != len(plan.columns) and plan.columns:
+                return Rejection(
+                    HTTPStatus.BAD_REQUEST,
+                    "expected %d features per row, got %d" % (len(plan.columns), samples.shape[1]),
+                )
+            return samples
+        if data.csv is not None and _csv_by_column(plan, data.header):
+            return _cells_frame(data.csv, None, None, data.header, plan)
+        if samples.shape[1] != len(names):
             return Rejection(
                 HTTPStatus.BAD_REQUEST,
-                "expected %d features per row%s, got %d" % (expected, detail, width),
+                "expected %d features per row (%s), got %d"
+                % (len(names), ", ".join(map(str, names)), samples.shape[1]),
             )
+        return _array_frame(samples, data.lines, plan)
+    if isinstance(samples, Cells):
         if names is None:
-            return samples
-        import pandas as pd  # feature names come from a DataFrame: the container has pandas
-
-        return pd.DataFrame(samples, columns=list(names))
+            return samples.rejection
+        return _cells_frame(samples.text, samples.rows, samples.lines, data.header, plan)
     if not isinstance(samples, Records):
         return samples
     if names is None:
+        expected = len(plan.columns) or "its"
         return Rejection(
             HTTPStatus.BAD_REQUEST,
             "this model was fitted without feature names; send each row as a list of %s numbers"
-            % (expected if expected is not None else "its"),
+            % expected,
         )
-    known = set(names)
     missing = [name for name in names if name not in samples.names]
-    unknown = [name for name in samples.names if name not in known]
+    unknown = [name for name in samples.names if name not in plan.name_set]
     if missing or unknown:
         return Rejection(
             HTTPStatus.BAD_REQUEST,
@@ -819,7 +1174,508 @@ def _conform(samples: Any, model: Any) -> Any:
         )
     import pandas as pd
 
-    return pd.DataFrame(samples.records, columns=list(names))
+    return pd.DataFrame(samples.records, columns=names)
+
+
+def _csv_by_column(plan: _Plan, header: Optional[bool]) -> bool:
+    """Whether a CSV body that parsed as numbers must be read again by column, as text.
+
+    So it must for a model with text columns (numbers as floats would lose their spelling:
+    category "10001" is not 10001.0) or known categories (messages name lines), and where the
+    first line may be a header.
+    """
+    mode = plan.header if header is None else ("present" if header else "absent")
+    return plan.by_column or mode == "present" or (mode == "auto" and plan.numeric_names)
+
+
+def _array_frame(samples: np.ndarray, lines: Optional[List[int]], plan: _Plan) -> Any:
+    """Numeric rows as a DataFrame with the model's column names; text columns refuse them."""
+    names = plan.names or []
+    if plan.by_column:
+        for index, (kind, known) in enumerate(plan.columns):
+            if kind == TEXT:
+                return Rejection(
+                    HTTPStatus.BAD_REQUEST,
+                    "column %r takes text (the model's encoder was fitted on strings), but the "
+                    "request sent only numbers; send it as text: a CSV cell, or a JSON string "
+                    "in a row or object" % names[index],
+                )
+            if known is not None:
+                unknown = _unknown_category(samples[:, index], known)
+                if unknown is not None:
+                    where = "line %d" % lines[unknown] if lines else "instance %d" % unknown
+                    return _category_rejection(
+                        where, names[index], samples[unknown, index].item(), known
+                    )
+    import pandas as pd  # feature names come from a DataFrame: the container has pandas
+
+    return pd.DataFrame(samples, columns=names)
+
+
+def _cells_frame(
+    text: Optional[str],
+    rows: Optional[List[List[Any]]],
+    lines: Optional[List[int]],
+    header: Optional[bool],
+    plan: _Plan,
+) -> Any:
+    """CSV text, or JSON rows, as a DataFrame typed column by column; or a Rejection."""
+    names = plan.names or []
+    if text is not None:
+        table = _csv_table(text, header, plan)
+        if isinstance(table, Rejection):
+            return table
+        columns, where = table
+    else:
+        rows = rows or []
+        where = (lambda i: "line %d" % lines[i]) if lines else (lambda i: "instance %d" % i)
+        for index, row in enumerate(rows):
+            if len(row) != len(names):
+                return Rejection(
+                    HTTPStatus.BAD_REQUEST,
+                    "expected %d features per row (%s), got %d in %s"
+                    % (len(names), ", ".join(names), len(row), where(index)),
+                )
+        columns = list(zip(*rows))  # noqa: B905
+    arrays = []
+    for name, (kind, known), values in zip(names, plan.columns, columns):  # noqa: B905
+        array = _typed_column(values, text is not None, kind, name, where)
+        if isinstance(array, Rejection):
+            return array
+        if known is not None:
+            unknown = _unknown_category(array, known)
+            if unknown is not None:
+                return _category_rejection(where(unknown), name, values[unknown], known)
+        arrays.append(array)
+    import pandas as pd
+
+    frame = {}
+    for name, array in zip(names, arrays):  # noqa: B905
+        # object, not the string dtype pandas 3 would infer: what the container's pandas makes
+        frame[name] = pd.Series(array, dtype=array.dtype, copy=False)
+    return pd.DataFrame(frame, columns=names)
+
+
+def _csv_table(
+    text: str, header: Optional[bool], plan: _Plan
+) -> Union[Tuple[List[Sequence[str]], Callable[[int], str]], Rejection]:
+    """CSV text (RFC 4180 quoting) as the model's columns in its order, and row -> "line N"."""
+    names = plan.names or []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: List[List[str]] = []
+    starts: List[int] = []
+    end = 0
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if row and not (len(row) == 1 and not row[0].strip()):  # blank lines are skipped
+                rows.append(row)
+                starts.append(start)
+    except csv.Error as error:
+        return Rejection(
+            HTTPStatus.BAD_REQUEST, "malformed CSV: line %d: %s" % (reader.line_num, error)
+        )
+    if not rows:
+        return Rejection(HTTPStatus.BAD_REQUEST, EMPTY)
+    mode = plan.header if header is None else ("present" if header else "absent")
+    first = rows[0]
+    if set(first) != plan.name_set:  # a header's cells are names, without spaces around them
+        first = [cell.strip() for cell in first]
+    present = mode == "present" or (mode == "auto" and set(first) == plan.name_set)
+    order = None
+    if present or (mode == "auto" and _looks_like_header(first, plan)):
+        mismatch = _header_mismatch(first, names)
+        if mismatch:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "the CSV header does not match the model's features: %s%s"
+                % (
+                    mismatch,
+                    ""
+                    if present
+                    else " (the first line was read as a header because most of its cells are "
+                    "feature names; send header=absent if it is data)",
+                ),
+            )
+        position = {cell: index for index, cell in enumerate(first)}
+        order = [position[name] for name in names]
+        rows, starts = rows[1:], starts[1:]
+        if not rows:
+            return Rejection(HTTPStatus.BAD_REQUEST, "the CSV body has a header but no rows")
+    for row, start in zip(rows, starts):  # noqa: B905
+        if len(row) != len(names):
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "expected %d features per row (%s), got %d on line %d"
+                % (len(names), ", ".join(names), len(row), start),
+            )
+    columns: List[Sequence[str]] = list(zip(*rows))  # noqa: B905
+    if order is not None:
+        columns = [columns[index] for index in order]
+    return columns, lambda index: "line %d" % starts[index]
+
+
+def _looks_like_header(cells: List[str], plan: _Plan) -> bool:
+    """More than half of a first line's cells are feature names: a header with a mistake."""
+    return sum(cell in plan.name_set for cell in cells) * 2 > len(cells)
+
+
+def _header_mismatch(cells: List[str], names: List[str]) -> str:
+    """What is wrong with a header: missing, unknown and repeated names; "" when it matches."""
+    seen: Dict[str, int] = {}
+    for cell in cells:
+        seen[cell] = seen.get(cell, 0) + 1
+    known = set(names)
+    missing = [name for name in names if name not in seen]
+    unknown = [cell for cell in seen if cell not in known]
+    repeated = [cell for cell, count in seen.items() if count > 1]
+    if not (missing or unknown or repeated):
+        return ""
+    problems = [
+        "missing %s" % (", ".join(missing) or "none"),
+        "unknown %s" % (", ".join(repr(cell) for cell in unknown) or "none"),
+    ]
+    if repeated:
+        problems.append("repeated %s" % ", ".join(repr(cell) for cell in repeated))
+    return "; ".join(problems)
+
+
+def _typed_column(
+    values: Sequence[Any], text: bool, kind: str, name: str, where: Callable[[int], str]
+) -> Union[np.ndarray, Rejection]:
+    """One column as float64 (numbers) or object (text, missing values NaN), or a Rejection.
+
+    ``text``: the values are CSV cells, where a blank cell is missing and every cell is text;
+    else they are JSON values, where ``null`` is missing. A NUMBER column takes numbers (or
+    strings spelling them); a TEXT column takes strings; an ANY column is numbers if every
+    value is one, else it keeps the values as they are.
+    """
+    if kind != TEXT:
+        numbers = _numbers(values) if text else _json_numbers_column(values)
+        if not isinstance(numbers, int):
+            return numbers
+        if kind == NUMBER:
+            bad = values[numbers]
+            shown = repr(bad) if text else json.dumps(bad)
+            if not text and type(bad) is int:
+                problem = "%s is too large for a 64-bit float" % shown
+            else:
+                problem = "%s is not a number" % shown
+            return Rejection(
+                HTTPStatus.BAD_REQUEST, "%s, column %r: %s" % (where(numbers), name, problem)
+            )
+    column = np.empty(len(values), dtype=object)
+    for index, value in enumerate(values):
+        if text:
+            column[index] = value if value.strip() else np.nan
+        elif value is None:
+            column[index] = np.nan
+        elif kind == TEXT and type(value) is not str:
+            return Rejection(
+                HTTPStatus.BAD_REQUEST,
+                "%s, column %r takes text, got %s" % (where(index), name, json.dumps(value)),
+            )
+        else:
+            column[index] = value
+    return column
+
+
+def _numbers(cells: Sequence[str]) -> Union[np.ndarray, int]:
+    """CSV cells as float64 (blank = NaN); else the index of the first that is not a number."""
+    joined = "".join(cells)
+    if joined.isascii() and "_" not in joined:  # numpy's float() reads "1_0" and "\uff11"
+        try:
+            return np.array(cells, dtype=np.float64)
+        except ValueError:  # a blank cell, or a word
+            pass
+    numbers = np.empty(len(cells), dtype=np.float64)
+    for index, cell in enumerate(cells):
+        number = _cell_number(cell)
+        if number is None:
+            return index
+        numbers[index] = number
+    return numbers
+
+
+def _cell_number(cell: str) -> Optional[float]:
+    """A CSV cell as a float: blank is NaN; None if it is not an ASCII decimal number."""
+    cell = cell.strip()
+    if not cell:
+        return float("nan")
+    if not cell.isascii() or "_" in cell:
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _json_numbers_column(values: Sequence[Any]) -> Union[np.ndarray, int]:
+    """JSON values as float64 (``null`` = NaN, strings that spell numbers read as them); else
+    the index of the first that is not a number (a boolean, a word, an integer too large)."""
+    numbers = np.empty(len(values), dtype=np.float64)
+    for index, value in enumerate(values):
+        kind = type(value)
+        if value is None:
+            numbers[index] = np.nan
+        elif kind is float or kind is int:
+            try:
+                numbers[index] = value
+            except OverflowError:
+                return index
+        elif kind is str:
+            number = _cell_number(value) if value.strip() else None
+            if number is None:
+                return index
+            numbers[index] = number
+        else:
+            return index
+    return numbers
+
+
+def _unknown_category(column: np.ndarray, known: FrozenSet[Any]) -> Optional[int]:
+    """The index of the first value (not missing) an encoder that refuses unknowns lacks."""
+    for index, value in enumerate(column.tolist()):
+        if value == value and value not in known:  # NaN != NaN: missing values are not checked
+            return index
+    return None
+
+
+def _category_rejection(where: str, name: str, value: Any, known: FrozenSet[Any]) -> Rejection:
+    return Rejection(
+        HTTPStatus.BAD_REQUEST,
+        "%s, column %r: %r is not a category the model knows (%s)"
+        % (where, name, value, _listing(known)),
+    )
+
+
+def _listing(known: FrozenSet[Any]) -> str:
+    """Up to LISTED_CATEGORIES categories, sorted, for a message."""
+    shown = sorted(map(str, known))
+    more = len(shown) - LISTED_CATEGORIES
+    return ", ".join(repr(item) for item in shown[:LISTED_CATEGORIES]) + (
+        ", and %d more" % more if more > 0 else ""
+    )
+
+
+# --- Knowing the model --------------------------------------------------------------------------
+
+
+#: scikit-learn's warning on unpickling an estimator another version wrote (all versions).
+_VERSION_SKEW = re.compile(r"from version (\S+) when using version (\S+?)\.?(?:\s|$)")
+#: model id -> (weak reference to the model, its plan). One model per worker in the container.
+_PLANS: Dict[int, Tuple[Callable[[], Any], _Plan]] = {}
+#: The model predict_fn saw last, and its plan: one identity check on the usual request.
+_LAST: Tuple[Any, Any] = (object(), None)
+
+
+def _settings() -> Tuple[bool, str]:
+    """The stack's defaults from the environment: (probabilities, CSV header mode)."""
+    raw = os.environ.get(PROBABILITIES_ENV, "").strip()
+    probabilities = _flag(raw) if raw else False
+    if probabilities is None:
+        raise ValueError("%s must be true or false, got %r" % (PROBABILITIES_ENV, raw))
+    header = os.environ.get(CSV_HEADER_ENV, "").strip().lower() or "auto"
+    if header not in CSV_HEADER_MODES:
+        raise ValueError(
+            "%s must be one of %s, got %r"
+            % (CSV_HEADER_ENV, ", ".join(CSV_HEADER_MODES), os.environ[CSV_HEADER_ENV])
+        )
+    return probabilities, header
+
+
+def _plan(model: Any) -> _Plan:
+    """The model's plan: made by model_fn, or on first use for a model it did not load."""
+    entry = _PLANS.get(id(model))
+    if entry is not None and entry[0]() is model:
+        plan = entry[1]
+    else:
+        plan = _remember(model, _make_plan(model, _settings(), None))
+    global _LAST
+    _LAST = (model, plan)
+    return plan
+
+
+def _remember(model: Any, plan: _Plan) -> _Plan:
+    key = id(model)
+    try:
+        reference: Callable[[], Any] = weakref.ref(model, lambda _: _PLANS.pop(key, None))
+    except TypeError:  # no weak references to this type: keep the model alive with its plan
+        reference = functools.partial(_same, model)
+    _PLANS[key] = (reference, plan)
+    return plan
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _make_plan(model: Any, settings: Tuple[bool, str], skew: Optional[str]) -> _Plan:
+    names = getattr(model, "feature_names_in_", None)
+    width = getattr(model, "n_features_in_", None)
+    if names is not None:
+        names = [str(name) for name in list(names)]
+        columns = _model_columns(model, names)
+    else:
+        columns = [(ANY, None)] * int(width) if width is not None else []
+    probabilities = settings[0] and hasattr(model, "predict_proba")
+    return _Plan(names, columns, settings[1], probabilities, skew)
+
+
+def _model_columns(model: Any, names: List[str]) -> List[Tuple[str, Optional[FrozenSet[Any]]]]:
+    """What each feature takes, from what the fitted model records; ANY where it does not say."""
+    try:
+        columns = _step_columns(model, names)
+    except Exception:  # an estimator this cannot read: let the values decide
+        logger.warning(
+            "could not work out the column types of %s", type(model).__name__, exc_info=True
+        )
+        columns = None
+    if columns is None or len(columns) != len(names):
+        return [(ANY, None)] * len(names)
+    return columns
+
+
+def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[FrozenSet[Any]]]]:
+    """What each of a step's input columns (``names``) takes.
+
+    A Pipeline: its first step decides, and a SimpleImputer lets the next step decide what it
+    leaves open. A ColumnTransformer: each transformer decides for the columns it selects (as
+    resolved when it was fitted). An encoder with ``categories_`` (OneHotEncoder, OrdinalEncoder,
+    TargetEncoder): TEXT where its categories are strings, NUMBER where they are numbers, and
+    with ``handle_unknown="error"`` the categories themselves. A text vectorizer: TEXT. Steps
+    that take anything (imputers, FunctionTransformer, "passthrough", "drop", meta-estimators,
+    classes from outside scikit-learn): ANY. Any other scikit-learn estimator: NUMBER.
+    """
+    width = len(names)
+    anything: List[Tuple[str, Optional[FrozenSet[Any]]]] = [(ANY, None)] * width
+    if step is None or isinstance(step, str):
+        return anything
+    steps = getattr(step, "steps", None)
+    if isinstance(steps, list):  # Pipeline
+        columns = anything
+        for _, sub in steps:
+            if sub is None or isinstance(sub, str):
+                continue
+            found = _step_columns(sub, names)
+            columns = [old if old[0] != ANY else new for old, new in zip(columns, found)]  # noqa: B905
+            if type(sub).__name__ != "SimpleImputer":
+                break
+        return columns
+    transformers = getattr(step, "transformers_", None)
+    if isinstance(transformers, list):  # ColumnTransformer
+        columns = list(anything)
+        for entry in transformers:
+            sub, selection = entry[1], entry[2]
+            positions = _positions(selection, names)
+            if not positions or (isinstance(sub, str) and sub == "drop"):
+                continue
+            found = _step_columns(sub, [names[index] for index in positions])
+            for index, column in zip(positions, found):  # noqa: B905
+                columns[index] = _merge(columns[index], column)
+        return columns
+    union = getattr(step, "transformer_list", None)
+    if isinstance(union, list):  # FeatureUnion: every member sees every column
+        columns = list(anything)
+        for entry in union:
+            for index, column in enumerate(_step_columns(entry[1], names)):
+                columns[index] = _merge(columns[index], column)
+        return columns
+    categories = getattr(step, "categories_", None)
+    if isinstance(categories, list) and len(categories) == width:
+        strict = getattr(step, "handle_unknown", None) == "error"
+        return [_category_column(values, strict) for values in categories]
+    if callable(getattr(step, "build_analyzer", None)):  # CountVectorizer, TfidfVectorizer...
+        return [(TEXT, None)] * width
+    for attribute in ("best_estimator_", "regressor_"):  # searches, TransformedTargetRegressor
+        inner = getattr(step, attribute, None)
+        if inner is not None:
+            return _step_columns(inner, names)
+    kind = type(step)
+    if (
+        not kind.__module__.startswith("sklearn.")
+        or kind.__name__ in ANY_INPUT_STEPS
+        or any(hasattr(step, attribute) for attribute in META_ATTRIBUTES)
+    ):
+        return anything
+    return [(NUMBER, None)] * width
+
+
+def _positions(selection: Any, names: List[str]) -> Optional[List[int]]:
+    """A ColumnTransformer's fitted column selection as positions in ``names``; None if unread."""
+    width = len(names)
+    if isinstance(selection, (str, int, np.integer)) and not isinstance(selection, bool):
+        selection = [selection]
+    elif isinstance(selection, slice):
+        if isinstance(selection.start, str) or isinstance(selection.stop, str):  # inclusive
+            start = names.index(selection.start) if selection.start is not None else 0
+            stop = names.index(selection.stop) + 1 if selection.stop is not None else width
+            return list(range(start, stop))
+        return list(range(width))[selection]
+    elif callable(selection):
+        return None
+    try:
+        items = list(selection)
+    except TypeError:
+        return None
+    if not items:
+        return []
+    if all(isinstance(item, (bool, np.bool_)) for item in items):
+        return [index for index, item in enumerate(items) if item] if len(items) == width else None
+    if all(isinstance(item, str) for item in items):
+        position = {name: index for index, name in enumerate(names)}
+        return [position[item] for item in items] if all(i in position for i in items) else None
+    if all(isinstance(item, (int, np.integer)) for item in items) and all(
+        -width <= int(item) < width for item in items
+    ):
+        return [int(item) % width for item in items]
+    return None
+
+
+def _category_column(values: Any, strict: bool) -> Tuple[str, Optional[FrozenSet[Any]]]:
+    """An encoder's categories for one column: what the column takes, and the known values."""
+    values = np.asarray(values)
+    items = [item for item in values.tolist() if item is not None and item == item]
+    if values.dtype.kind in "US" or (items and all(isinstance(item, str) for item in items)):
+        kind = TEXT
+    elif values.dtype.kind in "iuf" or (
+        items
+        and all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in items)
+    ):
+        kind = NUMBER
+    else:
+        return ANY, None
+    return kind, frozenset(items) if strict and items else None
+
+
+def _merge(
+    old: Tuple[str, Optional[FrozenSet[Any]]], new: Tuple[str, Optional[FrozenSet[Any]]]
+) -> Tuple[str, Optional[FrozenSet[Any]]]:
+    """Two steps reading the same column: what both accept."""
+    if old[0] == ANY:
+        return new
+    if new[0] == ANY:
+        return old
+    if old[0] != new[0]:
+        return ANY, None
+    if old[1] is None or new[1] is None:
+        return old[0], old[1] if new[1] is None else new[1]
+    return old[0], old[1] & new[1]
+
+
+def _fault(what: str, error: BaseException, model: Any = None) -> Fault:
+    """A server fault: the traceback goes to the log, the class and message to the client."""
+    logger.error("%s: %s", what, error, exc_info=error)
+    message = "%s: %s: %s" % (what, type(error).__name__, error)
+    plan = None
+    if model is not None:
+        entry = _PLANS.get(id(model))
+        plan = entry[1] if entry is not None and entry[0]() is model else None
+    if plan is not None and plan.skew:
+        message += " (the model was %s)" % plan.skew
+    return Fault(HTTPStatus.INTERNAL_SERVER_ERROR, message)
 
 
 # --- Encoding -----------------------------------------------------------------------------------
@@ -942,6 +1798,8 @@ def _encode_csv(prediction: Prediction) -> Union[str, Rejection]:
     rows = predictions.reshape(len(predictions), -1).tolist()
     if prediction.probabilities is not None:
         if not isinstance(prediction.probabilities, np.ndarray):
+            if not prediction.asked:  # the stack's default: answer what CSV can carry
+                return _encode_csv(Prediction(predictions))
             return Rejection(
                 HTTPStatus.NOT_ACCEPTABLE,
                 "probabilities of a multi-output classifier are only available as %s" % JSON,
@@ -951,6 +1809,30 @@ def _encode_csv(prediction: Prediction) -> Union[str, Rejection]:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue()
+
+
+def _encode_jsonlines(prediction: Prediction) -> str:
+    """One object per sample, in request order: ``{"prediction": ...}``, with its probabilities
+    (in ``classes_`` order; one list per output for a multi-output classifier) if asked.
+
+    No newline after the last line: batch transform (AssembleWith Line) adds one after each
+    response, and a trailing one would leave a blank line between mini-batches.
+    """
+    encode = _JSON_ENCODER.encode
+    predictions = prediction.predictions.tolist()
+    if prediction.probabilities is None:
+        return "\n".join([encode({"prediction": value}) for value in predictions])
+    probabilities = prediction.probabilities
+    if isinstance(probabilities, np.ndarray):
+        per_sample = probabilities.tolist()
+    else:  # multi-output: one (samples x classes) array per output
+        per_sample = [list(sample) for sample in zip(*_tolist(probabilities))]  # noqa: B905
+    return "\n".join(
+        [
+            encode({"prediction": value, "probabilities": row})
+            for value, row in zip(predictions, per_sample)  # noqa: B905
+        ]
+    )
 
 
 def _encode_npy(predictions: np.ndarray) -> bytes:
@@ -975,5 +1857,6 @@ def _response(body: Union[str, bytes], status: int, mimetype: str) -> Any:
 
 
 def _error_response(rejection: Rejection) -> Any:
-    logger.info("rejected request with %d: %s", rejection.status, rejection.message)
+    if not isinstance(rejection, Fault):  # a Fault was logged, with its traceback, when made
+        logger.info("rejected request with %d: %s", rejection.status, rejection.message)
     return _response(json.dumps({"error": rejection.message}), int(rejection.status), JSON)
