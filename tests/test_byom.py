@@ -429,3 +429,80 @@ def test_a_classifier_whose_probabilities_fail_is_refused_by_check_and_smoke(
     assert checks["predictions"]["status"] == "PASS"
     assert checks["probabilities"]["status"] == "FAIL"
     assert "multi_class" in checks["probabilities"]["detail"]
+
+
+# --- DataFrame models: CSV with a header, text columns, JSON Lines -----------------------------
+
+
+def _invoke(client: Any, body: str, content_type: str, accept: str = "application/json") -> Any:
+    """One invocation through boto3: (status, body text), a ModelError as its original status."""
+    try:
+        answer = client.invoke_endpoint(
+            EndpointName="skdeploy-local-test",
+            Body=body.encode(),
+            ContentType=content_type,
+            Accept=accept,
+        )
+    except client.exceptions.ModelError as exc:
+        return exc.response["OriginalStatusCode"], exc.response["OriginalMessage"]
+    return 200, answer["Body"].read().decode()
+
+
+def test_a_dataframe_pipeline_takes_csv_with_a_header_text_columns_and_json_lines(
+    trained: Callable[[str], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ColumnTransformer over named numeric and text columns, fed CSV and JSON Lines."""
+    project = byom_project(tmp_path, trained("mixed"))
+    samples = json.loads((project / "model" / "samples.json").read_text())
+    rows, expected = samples["instances"][:5], samples["predictions"][:5]
+    shuffled = ["plan", "monthly_spend", "city", "tenure_months"]
+    fitted = ["tenure_months", "monthly_spend", "city", "plan"]
+
+    def csv(columns: list[str], header: bool = True) -> str:
+        lines = [",".join(columns)] if header else []
+        lines += [",".join(str(row[c]) for c in columns) for row in rows]
+        return "\n".join(lines) + "\n"
+
+    assert check_json(capsys, project)["exit_code"] == 0
+    with running_serve(project, tmp_path / "logs") as endpoint:
+        client = endpoint.client()
+        with_header = _invoke(client, csv(shuffled), "text/csv")
+        no_header = _invoke(client, csv(fitted, header=False), "text/csv")
+        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        jsonlines = _invoke(client, lines, "application/jsonlines", "application/jsonlines")
+        missing = _invoke(client, csv(shuffled[:-1]), "text/csv")
+        header, *data = csv(shuffled).splitlines()
+        with_region = "\n".join([f"{header},region", *(f"{line},north" for line in data)])
+        extra = _invoke(client, with_region + "\n", "text/csv")
+        smoke = smoke_json(capsys, project, endpoint.url)
+
+    assert with_header[0] == 200, with_header
+    assert json.loads(with_header[1]) == {"predictions": expected}
+    assert json.loads(no_header[1]) == {"predictions": expected}, no_header
+    assert jsonlines[0] == 200, jsonlines
+    assert [json.loads(line)["prediction"] for line in jsonlines[1].splitlines()] == expected
+    assert missing[0] == 400, missing
+    assert "tenure_months" in missing[1]
+    assert extra[0] == 400, extra
+    assert "region" in extra[1]
+    assert smoke["exit_code"] == 0, smoke
+    assert {c["name"]: c["status"] for c in smoke["checks"]}["metrics"] == "PASS"
+
+
+def test_the_stack_s_probabilities_default_reaches_the_endpoint(
+    trained: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """skdeploy:probabilities: true answers a plain request with class probabilities."""
+    project = byom_project(tmp_path, trained("classifier"), {"skdeploy:probabilities": True})
+    samples = json.loads((project / "model" / "samples.json").read_text())
+    body = json.dumps({"instances": samples["instances"][:2]})
+
+    with running_serve(project, tmp_path / "logs") as endpoint:
+        status, answer = _invoke(endpoint.client(), body, "application/json")
+        off = _invoke(endpoint.client(), body, "application/json; probabilities=false")
+
+    assert status == 200
+    decoded = json.loads(answer)
+    assert decoded["classes"] == samples["classes"]
+    assert len(decoded["probabilities"]) == 2
+    assert "probabilities" not in json.loads(off[1])
