@@ -83,8 +83,8 @@ Request (Content-Type; types and parameter names are case-insensitive)
         record of SageMaker's built-in algorithms ``{"features": [1.5, 2.0]}``, or an object
         keyed by feature name ``{"a": 1.5, "b": 2.0}``. Every line is a row (both spellings mix)
         or every line an object, with the same keys; blank lines are skipped. Values follow
-        the JSON rules above; messages name the line. Probabilities are asked for with the
-        Content-Type parameter (there is no object around the lines to carry a field).
+        the JSON rules above; a message about one line names it. Probabilities are asked for
+        with the Content-Type parameter (no object around the lines can carry a field).
     ``application/x-npy``
         One 2-D numeric ``.npy`` array, read with ``allow_pickle=False``: a request body is never
         unpickled.
