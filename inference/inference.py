@@ -885,7 +885,7 @@ def _parse_jsonlines(text: str) -> Union[Batch, Rejection]:
             "object keyed by feature name" % lines[0],
         )
     kind = type(first)
-    for value, number in zip(values, lines):  # noqa: B905
+    for value, number in zip(values, lines):
         if type(value) is not kind:
             return Rejection(
                 HTTPStatus.BAD_REQUEST,
@@ -901,7 +901,7 @@ def _parse_jsonlines(text: str) -> Union[Batch, Rejection]:
     expected = set(names)
     if not names:
         return Rejection(HTTPStatus.BAD_REQUEST, "line %d is an empty object" % lines[0])
-    for value, number in zip(values, lines):  # noqa: B905
+    for value, number in zip(values, lines):
         if set(value) != expected:
             return Rejection(
                 HTTPStatus.BAD_REQUEST,
@@ -1236,9 +1236,9 @@ def _cells_frame(
                     "expected %d features per row (%s), got %d in %s"
                     % (len(names), ", ".join(names), len(row), where(index)),
                 )
-        columns = list(zip(*rows))  # noqa: B905
+        columns = list(zip(*rows))
     arrays = []
-    for name, (kind, known), values in zip(names, plan.columns, columns):  # noqa: B905
+    for name, (kind, known), values in zip(names, plan.columns, columns):
         array = _typed_column(values, text is not None, kind, name, where)
         if isinstance(array, Rejection):
             return array
@@ -1250,7 +1250,7 @@ def _cells_frame(
     import pandas as pd
 
     frame = {}
-    for name, array in zip(names, arrays):  # noqa: B905
+    for name, array in zip(names, arrays):
         # object, not the string dtype pandas 3 would infer: what the container's pandas makes
         frame[name] = pd.Series(array, dtype=array.dtype, copy=False)
     return pd.DataFrame(frame, columns=names)
@@ -1304,14 +1304,14 @@ def _csv_table(
         rows, starts = rows[1:], starts[1:]
         if not rows:
             return Rejection(HTTPStatus.BAD_REQUEST, "the CSV body has a header but no rows")
-    for row, start in zip(rows, starts):  # noqa: B905
+    for row, start in zip(rows, starts):
         if len(row) != len(names):
             return Rejection(
                 HTTPStatus.BAD_REQUEST,
                 "expected %d features per row (%s), got %d on line %d"
                 % (len(names), ", ".join(names), len(row), start),
             )
-    columns: List[Sequence[str]] = list(zip(*rows))  # noqa: B905
+    columns: List[Sequence[str]] = list(zip(*rows))
     if order is not None:
         columns = [columns[index] for index in order]
     return columns, lambda index: "line %d" % starts[index]
@@ -1560,7 +1560,7 @@ def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[Froze
             if sub is None or isinstance(sub, str):
                 continue
             found = _step_columns(sub, names)
-            columns = [old if old[0] != ANY else new for old, new in zip(columns, found)]  # noqa: B905
+            columns = [old if old[0] != ANY else new for old, new in zip(columns, found)]
             if type(sub).__name__ != "SimpleImputer":
                 break
         return columns
@@ -1573,7 +1573,7 @@ def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[Froze
             if not positions or (isinstance(sub, str) and sub == "drop"):
                 continue
             found = _step_columns(sub, [names[index] for index in positions])
-            for index, column in zip(positions, found):  # noqa: B905
+            for index, column in zip(positions, found):
                 columns[index] = _merge(columns[index], column)
         return columns
     union = getattr(step, "transformer_list", None)
@@ -1826,11 +1826,11 @@ def _encode_jsonlines(prediction: Prediction) -> str:
     if isinstance(probabilities, np.ndarray):
         per_sample = probabilities.tolist()
     else:  # multi-output: one (samples x classes) array per output
-        per_sample = [list(sample) for sample in zip(*_tolist(probabilities))]  # noqa: B905
+        per_sample = [list(sample) for sample in zip(*_tolist(probabilities))]
     return "\n".join(
         [
             encode({"prediction": value, "probabilities": row})
-            for value, row in zip(predictions, per_sample)  # noqa: B905
+            for value, row in zip(predictions, per_sample)
         ]
     )
 
