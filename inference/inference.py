@@ -145,8 +145,6 @@ import re
 import warnings
 import weakref
 from http import HTTPStatus
-
-# zip(..., strict=True) is Python 3.10: the zips here are marked noqa: B905 instead.
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 import joblib
