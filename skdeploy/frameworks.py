@@ -19,13 +19,33 @@ IMAGE_REPOSITORY = "sagemaker-scikit-learn"
 
 
 @dataclass(frozen=True)
+class SourcePatch:
+    """A text replacement the image's Dockerfile makes in an installed module (like ``sed``).
+
+    ``module`` is a dotted module name of a plain ``.py`` file; every occurrence of ``old``
+    becomes ``new``. The local runtime makes the same edit after installing, so that what
+    imports there imports in the container, and no more.
+    """
+
+    module: str
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Framework:
     """One release of the SageMaker scikit-learn serving container.
 
     ``local_runtime`` says whether skdeploy can rebuild the container's environment in a
-    virtualenv: the two oldest releases pin packages that do not import together as listed
-    (Flask 1.1.1 pulls in Jinja2 3.1; pandas 1.1.3 has no wheels past Python 3.9 for 3.8-era
-    builds), so serving them locally is refused with a reason instead of half-working.
+    virtualenv; when it cannot, ``refusal`` says why, and serving locally is refused with that
+    reason instead of half-working.
+
+    ``serving_pins`` are the container's own pins. ``extra_runtime_pins`` are what the local
+    runtime needs on top so that those pins import together, as they do in the image: what pip
+    installed there when the image was built (the release's ``requirements.txt`` where it says,
+    bounds where it does not), never a different version of a listed pin.
+    ``source_patches`` are the edits the image's Dockerfile makes to installed modules.
     """
 
     version: str
@@ -38,6 +58,7 @@ class Framework:
     local_runtime: bool
     refusal: str = ""
     extra_runtime_pins: tuple[str, ...] = field(default=())
+    source_patches: tuple[SourcePatch, ...] = field(default=())
 
     @property
     def image_tag(self) -> str:
@@ -70,6 +91,36 @@ class Framework:
 
 _OLD_SERVING = ("Flask==1.1.1", "Werkzeug==0.15.6", "gunicorn==20.0.4")
 
+#: sagemaker-containers imports ``pkg_resources``, which setuptools 70 dropped.
+_SETUPTOOLS = "setuptools<70"
+
+#: Flask 1.1.1 imports ``jinja2.escape`` and ``itsdangerous.json``; Jinja2 3.1 and itsdangerous
+#: 2.1 removed them, and MarkupSafe 2.1 removed ``soft_unicode``. The releases that pin only Flask
+#: got the versions of their day; these bounds select the newest that still import.
+_FLASK_1_1_ERA = ("jinja2<3.1", "itsdangerous<2.1", "MarkupSafe<2.1")
+
+#: sagemaker-containers' generated protobuf modules fail under protobuf 4 ("Descriptors cannot be
+#: created directly").
+_PROTOBUF_3 = "protobuf<4"
+
+#: The 1.4-2 image's Dockerfile (``docker/1.4-2/final/Dockerfile.cpu``) rewrites this line with
+#: ``sed``: Python 3.10 removed ``collections.Mapping``, and sagemaker-containers 2.8.6 subclasses
+#: it, so without the edit ``sagemaker_containers.beta.framework`` does not import at all.
+_MAPPING_PATCH = SourcePatch(
+    module="sagemaker_containers._mapping",
+    old="collections.Mapping",
+    new="collections.abc.Mapping",
+    reason="Python 3.10 removed collections.Mapping (the image makes the same edit)",
+)
+
+#: Why 0.23-1 and 1.0-1 are not served locally yet. Their runtimes build, and the serving stack
+#: imports with the extra pins below (tests/test_runtimes.py proves it once they are enabled).
+_GUNICORN_20_REFUSAL = (
+    "skdeploy serve starts gunicorn as `python -m gunicorn`, which its gunicorn 20.0.4 cannot do "
+    "(no gunicorn.__main__ before 20.1); the runtime itself builds and imports, with Jinja2 kept "
+    "below 3.1 for Flask 1.1.1"
+)
+
 FRAMEWORKS: dict[str, Framework] = {
     f.version: f
     for f in (
@@ -82,9 +133,15 @@ FRAMEWORKS: dict[str, Framework] = {
             scipy="1.5.3",
             serving_pins=_OLD_SERVING,
             local_runtime=False,
-            refusal=(
-                "its pins do not import together as listed (Flask 1.1.1 pulls in Jinja2 3.1, "
-                "sagemaker-containers needs protobuf<4 which 0.23-1 does not pin)"
+            refusal=_GUNICORN_20_REFUSAL,
+            extra_runtime_pins=(
+                *_FLASK_1_1_ERA,
+                _PROTOBUF_3,
+                # The 0.23-1 requirements.txt pins this pair; left open, the resolver may
+                # backtrack sagemaker-containers' unpinned boto3 to an ancient release.
+                "boto3==1.14.62",
+                "botocore==1.17.62",
+                _SETUPTOOLS,
             ),
         ),
         Framework(
@@ -96,7 +153,16 @@ FRAMEWORKS: dict[str, Framework] = {
             scipy="1.5.3",
             serving_pins=(*_OLD_SERVING, "protobuf==3.20.1"),
             local_runtime=False,
-            refusal="its pins do not import together as listed (Flask 1.1.1 pulls in Jinja2 3.1)",
+            refusal=_GUNICORN_20_REFUSAL,
+            # All from the 1.0-1 requirements.txt, which pins them for the same reasons.
+            extra_runtime_pins=(
+                "jinja2==3.0.3",
+                "MarkupSafe==2.1.1",
+                "itsdangerous==2.0.1",
+                "boto3==1.16.4",
+                "botocore==1.19.4",
+                _SETUPTOOLS,
+            ),
         ),
         Framework(
             version="1.2-1",
@@ -116,8 +182,7 @@ FRAMEWORKS: dict[str, Framework] = {
                 "protobuf==3.20.2",
             ),
             local_runtime=True,
-            # sagemaker-containers imports pkg_resources, which setuptools 70 dropped.
-            extra_runtime_pins=("setuptools<70",),
+            extra_runtime_pins=(_SETUPTOOLS,),
         ),
         Framework(
             version="1.4-2",
@@ -137,7 +202,18 @@ FRAMEWORKS: dict[str, Framework] = {
                 "protobuf==3.20.2",
             ),
             local_runtime=True,
-            extra_runtime_pins=("setuptools<70",),
+            extra_runtime_pins=(
+                # sagemaker-containers needs boto3 and pins none; left open, the resolver
+                # backtracks to boto3 0.0.3 / botocore 0.76, whose vendored requests imports
+                # collections.MutableMapping (gone in Python 3.10). The image's own pin is not
+                # published; botocore 1.36 is what its issue #233 asks for (the image's awscli
+                # needs it), supports Python 3.10 and urllib3 2, and takes pandas 2.3's
+                # python-dateutil 2.9. Bounds, not ==, as this is not a pin of the image.
+                "boto3>=1.36.0,<1.37",
+                "botocore>=1.36.0,<1.37",
+                _SETUPTOOLS,
+            ),
+            source_patches=(_MAPPING_PATCH,),
         ),
     )
 }
