@@ -16,12 +16,14 @@ or the server died, 2 cannot run):
 2. build the artifact and the runtime virtualenv (both cached);
 3. extract the artifact to ``<tmp>/opt/ml/model`` and serve with ``SAGEMAKER_BASE_DIR=<tmp>/opt/ml``
    (sagemaker-containers takes every path from it outside a container);
-4. import the user module and call ``model_fn`` once (``serve_app.py --check``): a broken model
-   exits here in seconds with its traceback, where SageMaker shows failed health checks for
-   twenty minutes;
-5. start gunicorn on the bound socket, poll ``/ping`` until it answers 200, print where it
+4. copy the code and import the user module, as the container does before gunicorn
+   (``serve_app.py --prepare``);
+5. start gunicorn on the bound socket; each worker calls ``model_fn`` once, as it boots, and
+   reports the load (time, peak RSS): a broken model stops the server in seconds with its
+   traceback, where SageMaker shows failed health checks for twenty minutes;
+6. once every worker has loaded the model, poll ``/ping`` until it answers 200, print where it
    listens (and write ``--ready-file``), log each request;
-6. on Ctrl-C or SIGTERM, stop gunicorn's process group and remove the temporary directory.
+7. on Ctrl-C or SIGTERM, stop gunicorn's process group and remove the temporary directory.
 
 Linux and macOS only: gunicorn does not run on Windows.
 """
@@ -75,14 +77,21 @@ from skdeploy.constants import (
 )
 from skdeploy.settings import EndpointSettings
 
-#: The script gunicorn serves (``serve_app:app``) and ``--check`` runs, inside the runtime.
+#: The script gunicorn serves (``serve_app:app``), also run as ``--prepare`` and ``--measure``.
 SERVE_APP: Final = Path(__file__).resolve().parent / "_runtime" / "serve_app.py"
 #: gunicorn's hooks: stop (and clean up) if ``skdeploy serve`` dies without stopping it.
 GUNICORN_CONF: Final = SERVE_APP.with_name("gunicorn_conf.py")
+#: What the image's ``gunicorn`` script runs. ``python -m gunicorn`` exists only from gunicorn 20.1,
+#: and frameworks 0.23-1 and 1.0-1 pin 20.0.4.
+GUNICORN_MAIN: Final = (
+    "import sys; from gunicorn.app.wsgiapp import run; sys.argv[0] = 'gunicorn'; sys.exit(run())"
+)
 #: Prefix of the temporary directory; gunicorn_conf.py only ever removes one named so.
 TEMP_PREFIX: Final = "skdeploy-serve-"
 #: The environment variable carrying the endpoint description to ``serve_app.py`` (same name there).
 CONFIG_ENV: Final = "SKDEPLOY_LOCAL_ENDPOINT"
+#: The directory each worker writes its load report to (same name in ``serve_app.py``).
+LOAD_REPORTS_ENV: Final = "SKDEPLOY_LOAD_REPORTS"
 #: The account named in emulated error messages (moto's default account, as in the other offline
 #: tools); no AWS account is involved.
 LOCAL_ACCOUNT: Final = "123456789012"
@@ -262,8 +271,8 @@ def gunicorn_command(
     """gunicorn as ``sagemaker_containers._server.start`` runs it, on an already bound socket."""
     return [
         str(python),
-        "-m",
-        "gunicorn",
+        "-c",
+        GUNICORN_MAIN,
         "-c",
         str(GUNICORN_CONF),
         "--timeout",
@@ -488,16 +497,139 @@ def refuse_unsafe_pickles(settings: EndpointSettings) -> None:
         raise ServeError(EXIT_FAILED, "not loading the model: " + "; ".join(unsafe))
 
 
-def check_model(python: Path, env: Mapping[str, str], cwd: Path, timeout: float) -> None:
-    """Import the user module and call model_fn in the runtime; its traceback goes to stderr."""
+@dataclass(frozen=True)
+class LoadReport:
+    """One load of the model in the runtime: a gunicorn worker's, or ``serve_app.py --measure``.
+
+    Memory is resident memory (RSS) of the loading process: ``before_bytes`` once Python and the
+    serving stack (gevent, sagemaker-containers, scikit-learn) are imported, ``peak_bytes`` its
+    peak (``VmHWM`` on Linux) once ``model_fn`` has returned, so the peak includes the stack.
+    """
+
+    pid: int
+    model: str
+    seconds: float
+    before_bytes: int
+    peak_bytes: int
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, object]) -> LoadReport:
+        """Read a report ``serve_app.py`` wrote (sizes in KiB there)."""
+        return cls(
+            pid=int(str(document["pid"])),
+            model=str(document["model"]),
+            seconds=float(str(document["seconds"])),
+            before_bytes=int(str(document["before_kib"])) * 1024,
+            peak_bytes=int(str(document["peak_kib"])) * 1024,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The ready file's shape."""
+        return {
+            "pid": self.pid,
+            "model": self.model,
+            "seconds": self.seconds,
+            "before_bytes": self.before_bytes,
+            "peak_bytes": self.peak_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A stack's artifact extracted as the container has it, and how to run the runtime on it."""
+
+    python: Path
+    env: dict[str, str]
+    base_dir: Path
+
+
+def prepare_model(
+    settings: EndpointSettings,
+    options: ServeOptions,
+    tmp: Path,
+    *,
+    port: int,
+    say: Callable[[str], None] = progress,
+) -> PreparedModel:
+    """Everything before the runtime loads the model, under ``tmp`` (``<tmp>/opt/ml``).
+
+    Build the artifact (the builder refuses files outside the project before anything reads
+    them), inspect the model files (nothing is unpickled that the inspector refuses), get the
+    runtime, extract the artifact as the container does, install ``requirements.txt`` as the
+    container does at start, and set the container's environment.
+    """
+    built = artifact.build_for_settings(settings, progress=say)
+    refuse_unsafe_pickles(settings)
+    python = runtime.ensure_runtime(
+        settings.framework, settings.project_dir / BUILD_DIR, progress=say
+    )
+    base_dir, model_dir = _container_dirs(tmp)
+    extract_artifact(built.path, model_dir)
+    submit_dir = Path(
+        local_path(container_environment(settings.region)[ENV_SUBMIT_DIRECTORY], base_dir)
+    )
+    extra_path: Path | None = None
+    if (submit_dir / REQUIREMENTS_FILE).is_file():
+        extra_path = tmp / "requirements"
+        install_requirements(python, submit_dir / REQUIREMENTS_FILE, extra_path, say)
+    env = server_environment(
+        settings, options, base_dir=base_dir, port=port, temp_dir=tmp, extra_path=extra_path
+    )
+    return PreparedModel(python, env, base_dir)
+
+
+def prepare_user_code(python: Path, env: Mapping[str, str], cwd: Path, timeout: float) -> None:
+    """Copy the code and import the user module, as the container does before gunicorn starts.
+
+    An import error fails here, with its traceback on stderr; ``model_fn`` runs in the workers.
+    """
     try:
-        checked = subprocess.run(
-            [str(python), str(SERVE_APP), "--check"], env=env, cwd=cwd, timeout=timeout, check=False
+        prepared = subprocess.run(
+            [str(python), str(SERVE_APP), "--prepare"],
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ServeError(EXIT_FAILED, f"model_fn did not return within {timeout:.0f} s") from None
-    if checked.returncode != 0:
-        raise ServeError(EXIT_FAILED, "the model failed to load; not serving")
+        raise ServeError(
+            EXIT_FAILED, f"the user module did not import within {timeout:.0f} s"
+        ) from None
+    if prepared.returncode != 0:
+        raise ServeError(EXIT_FAILED, "the model failed to load (its module does not import)")
+
+
+def wait_for_loads(
+    server: subprocess.Popen[bytes], reports: Path, workers: int, timeout: float
+) -> list[LoadReport]:
+    """Wait until each of the ``workers`` has loaded the model (one report each); fail fast.
+
+    A worker whose load fails writes a failure report, and gunicorn then stops (its "Worker
+    failed to boot"): either is the model failing to load, its traceback already on stderr.
+    """
+    started = time.monotonic()
+    while True:
+        documents = []
+        for path in sorted(reports.glob("*.json")):
+            with suppress(OSError, ValueError):
+                documents.append(json.loads(path.read_text()))
+        if any(not document.get("ok") for document in documents):
+            raise ServeError(EXIT_FAILED, "the model failed to load; not serving")
+        if len(documents) >= workers:
+            return [LoadReport.from_json(document) for document in documents]
+        code = server.poll()
+        if code is not None:
+            raise ServeError(
+                EXIT_FAILED, f"the model server exited with status {code} before the model loaded"
+            )
+        if time.monotonic() - started > timeout:
+            raise ServeError(
+                EXIT_FAILED,
+                f"model_fn did not return in every worker within {timeout:.0f} s "
+                f"({len(documents)} of {workers} loaded; a load longer than the worker timeout, "
+                f"{ENV_TIMEOUT}, is killed and retried, as in the container)",
+            )
+        time.sleep(0.1)
 
 
 @dataclass
@@ -529,7 +661,9 @@ def serve(
 ) -> int:
     """Serve the stack's model until stopped; return 0 once stopped by Ctrl-C or SIGTERM.
 
-    Raises :class:`ServeError` when it cannot run (2) or the model or server fails (1), and lets
+    Each gunicorn worker loads the model once, when it boots; the server counts as started
+    once every worker has loaded it and ``/ping`` answers 200. Raises :class:`ServeError` when
+    it cannot run (2) or the model or server fails (1), and lets
     :class:`~skdeploy.runtime.RuntimeUnavailable` and :class:`~skdeploy.artifact.ArtifactError`
     through for the command line to report.
     """
@@ -538,38 +672,25 @@ def serve(
     port = int(served.listener.getsockname()[1])
     with _stop_signals_stop():
         try:
-            # The builder first: it refuses files outside the project before anything reads them.
-            built = artifact.build_for_settings(settings, progress=say)
-            refuse_unsafe_pickles(settings)
-            python = runtime.ensure_runtime(
-                settings.framework, settings.project_dir / BUILD_DIR, progress=say
-            )
             served.tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
-            base_dir, model_dir = _container_dirs(served.tmp)
-            extract_artifact(built.path, model_dir)
-            submit_dir = Path(
-                local_path(container_environment(settings.region)[ENV_SUBMIT_DIRECTORY], base_dir)
-            )
-            extra_path: Path | None = None
-            if (submit_dir / REQUIREMENTS_FILE).is_file():
-                extra_path = served.tmp / "requirements"
-                install_requirements(python, submit_dir / REQUIREMENTS_FILE, extra_path, say)
-            env = server_environment(
-                settings,
-                options,
-                base_dir=base_dir,
-                port=port,
-                temp_dir=served.tmp,
-                extra_path=extra_path,
-            )
+            prepared = prepare_model(settings, options, served.tmp, port=port, say=say)
+            reports = served.tmp / "loads"
+            reports.mkdir()
+            env = {**prepared.env, LOAD_REPORTS_ENV: str(reports)}
+            started = time.monotonic()
+            prepare_user_code(prepared.python, env, served.tmp, options.startup_timeout)
 
-            say(f"loading the model in the {settings.framework.version} runtime (model_fn)")
-            check_model(python, env, served.tmp, options.startup_timeout)
-
+            say(
+                f"loading the model in the {settings.framework.version} runtime: model_fn, once "
+                f"in each of {options.workers} worker(s)"
+            )
             fd = served.listener.fileno()
             served.server = subprocess.Popen(
                 gunicorn_command(
-                    python, options, code_dir=base_dir / LIBRARY_CODE_DIR, listen_fd=fd
+                    prepared.python,
+                    options,
+                    code_dir=prepared.base_dir / LIBRARY_CODE_DIR,
+                    listen_fd=fd,
                 ),
                 env=env,
                 cwd=served.tmp,
@@ -577,7 +698,10 @@ def serve(
                 start_new_session=True,
             )
             served.listener.close()
-            wait_until_healthy(served.server, options.host, port, options.startup_timeout)
+            remaining = options.startup_timeout - (time.monotonic() - started)
+            loads = wait_for_loads(served.server, reports, options.workers, remaining)
+            remaining = options.startup_timeout - (time.monotonic() - started)
+            wait_until_healthy(served.server, options.host, port, max(remaining, 1.0))
             url = _url(options.host, port)
             print(
                 f"listening on {url} (endpoint {settings.endpoint_name})", file=stdout, flush=True
@@ -593,7 +717,8 @@ def serve(
                         "port": port,
                         "pid": os.getpid(),
                         "server_pid": served.server.pid,
-                        "base_dir": str(base_dir),
+                        "base_dir": str(prepared.base_dir),
+                        "loads": [load.to_json() for load in loads],
                     },
                 )
                 served.ready_file = options.ready_file

@@ -1,5 +1,8 @@
 """gunicorn server hooks for ``skdeploy serve`` (``gunicorn -c``); runs in the runtime virtualenv.
 
+Each worker loads the model once, when it boots (:func:`post_worker_init`); a worker whose model
+fails to load exits with gunicorn's boot-error status, which stops the whole server at once.
+
 gunicorn runs in its own session so that it can be stopped as one process group, which also
 means nothing stops it if ``skdeploy serve`` dies without cleaning up (``kill -9``, a crash). So
 the master watches its parent: once ``skdeploy serve`` is gone it stops itself, and removes the
@@ -10,8 +13,11 @@ import json
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
+
+from gunicorn.arbiter import Arbiter
 
 #: ``skdeploy serve``: gunicorn's master is its direct child, and loads this file at start.
 _PARENT = os.getppid()
@@ -35,6 +41,15 @@ def when_ready(server):
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="skdeploy-parent-watch", daemon=True).start()
+
+
+def post_worker_init(worker):
+    """Load the model in this worker before it accepts a request (serve_app.load_in_worker)."""
+    import serve_app  # on --pythonpath; gunicorn has already imported it as the application
+
+    if not serve_app.load_in_worker(worker.notify):
+        # The master halts with "Worker failed to boot." and the same status.
+        sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 def on_exit(server):

@@ -28,10 +28,25 @@ Three layers, outermost first, each copying one real component:
    three (``UserError``); the library's ``transformer.Transformer`` and ``worker.Worker`` do
    the rest, including their quirks (every handler error becomes a 500).
 
-``python serve_app.py --check`` does at once what the container does lazily: copy the code the
-way ``server.start`` does, import the user module, resolve the handlers and call ``model_fn``.
-A broken model then fails in seconds with its traceback instead of failing health checks for
-twenty minutes. Run by gunicorn, the WSGI callable is :func:`app`.
+Run by gunicorn, the WSGI callable is :func:`app`. One deliberate difference from the container:
+each worker loads the model when it boots (:func:`load_in_worker`, called by gunicorn_conf.py's
+``post_worker_init``), not on its first request, and exactly once. The container's lazy load
+has no guard: in a gevent worker, a request that arrives while ``model_fn`` waits on anything
+gevent patches (a socket, a subprocess, a sleep) starts a second load of its own. The load still
+counts against gunicorn's ``--timeout``, as it does in the container; a model that fails to load
+stops the server at once (gunicorn's "Worker failed to boot") with its traceback, where SageMaker
+fails health checks for twenty minutes. Each worker writes a load report (seconds, peak RSS) for
+``skdeploy serve`` to show.
+
+Two more modes, run with the runtime's Python outside gunicorn:
+
+- ``python serve_app.py --prepare``: what ``server.start`` does before it starts gunicorn: copy
+  the code into the code directory and import the user module (so an import error fails here);
+- ``python serve_app.py --measure REPORT``: load the model as a worker does (gevent patched, the
+  serving stack and scikit-learn imported, then the user module imported and ``model_fn`` called
+  through the library's Transformer) and write the process's RSS before the load and its peak
+  after it (:func:`peak_rss_kib`) to ``REPORT`` as JSON: what ``skdeploy check`` compares with
+  the endpoint's memory.
 """
 
 import functools
@@ -41,7 +56,9 @@ import json
 import logging
 import os
 import re
+import resource
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -53,6 +70,8 @@ logger = logging.getLogger("skdeploy.serve")
 
 #: The one environment variable skdeploy.local fills with this endpoint's description (JSON).
 CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
+#: The directory each worker writes its load report to (``<pid>.json``); set by skdeploy.local.
+LOAD_REPORTS_ENV = "SKDEPLOY_LOAD_REPORTS"
 
 #: nginx's ``location ~ ^/(ping|invocations|execution-parameters)``: a prefix match, as nginx does.
 FORWARDED_PATHS = re.compile(r"^/(ping|invocations|execution-parameters)")
@@ -160,21 +179,38 @@ def load_user_module(module_name):
 
 
 _container = None
+#: The class of what model_fn returned, for the load report.
+_model_type = None
+# Created at import, which in a gunicorn gevent worker comes after gevent's monkey-patching: a
+# greenlet waiting for it yields to the others instead of blocking the worker.
+_load_lock = threading.Lock()
+
+
+def worker_app():
+    """The container's Flask worker, built once per process: the user module and model_fn run here.
+
+    The container builds it on each worker's first request without a guard; the lock makes a
+    request that arrives during the load wait for it rather than start a second one.
+    """
+    global _container, _model_type
+    if _container is None:
+        with _load_lock:
+            if _container is None:
+                framework = _framework()
+                serving_env = framework.env.ServingEnv()
+                transformer, execution_parameters_fn = load_user_module(serving_env.module_name)
+                _model_type = type(getattr(transformer, "_model", None)).__name__
+                _container = framework.worker.Worker(
+                    transform_fn=transformer.transform,
+                    module_name=serving_env.module_name,
+                    execution_parameters_fn=execution_parameters_fn,
+                )
+    return _container
 
 
 def container_app(environ, start_response):
-    """The container's WSGI entry point: build the Flask worker on the first request."""
-    global _container
-    if _container is None:
-        framework = _framework()
-        serving_env = framework.env.ServingEnv()
-        transformer, execution_parameters_fn = load_user_module(serving_env.module_name)
-        _container = framework.worker.Worker(
-            transform_fn=transformer.transform,
-            module_name=serving_env.module_name,
-            execution_parameters_fn=execution_parameters_fn,
-        )
-    return _container(environ, start_response)
+    """The container's WSGI entry point: the Flask worker (loaded at boot, see load_in_worker)."""
+    return worker_app()(environ, start_response)
 
 
 # --- Layer 2: nginx ------------------------------------------------------------------------------
@@ -451,7 +487,13 @@ def _model_error(start_response, request_id, config, code, payload):
     )
 
 
-# --- Start-up check ------------------------------------------------------------------------------
+# --- Start-up, loading and measuring ------------------------------------------------------------
+
+LOAD_FAILED = (
+    "skdeploy: the model failed to load in the container runtime (import of the user module or "
+    "model_fn raised, see above); behind a real endpoint this fails the health checks and the "
+    "endpoint goes to Failed after many minutes\n"
+)
 
 
 def prepare_code():
@@ -469,29 +511,131 @@ def prepare_code():
     return serving_env.module_name
 
 
-def check():
-    """Import the user module and call model_fn now; print the traceback and fail if it breaks."""
-    started = time.time()
+def import_serving_stack():
+    """What a worker holds before model_fn: sagemaker-containers (Flask, ...) and scikit-learn."""
+    import sklearn  # noqa: F401 - the user module imports it, or joblib.load does
+
+    _framework()
+
+
+def peak_rss_kib():
+    """This process's peak resident memory so far, in KiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, the high-water mark of this program's own memory.
+    Not ``ru_maxrss``: Linux carries the RSS the process had before ``exec`` into it, so a
+    small program started by a large one reports the large one's size (seen here: 504 MB for
+    a 13 MB child of a 500 MB parent). Elsewhere ``ru_maxrss`` (bytes on macOS).
+    """
     try:
-        module_name = prepare_code()
-        transformer, _ = load_user_module(module_name)
-    except BaseException:  # any failure here is the model failing to load
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
+def _loaded(started, before_kib):
+    """The load report of this process once the model is loaded."""
+    return {
+        "pid": os.getpid(),
+        "ok": True,
+        "model": _model_type,
+        "seconds": round(time.time() - started, 3),
+        "before_kib": before_kib,
+        "peak_kib": peak_rss_kib(),
+    }
+
+
+def _write_json(path, document):
+    """Write ``document`` to ``path`` atomically (a reader never sees half a report)."""
+    partial = path + ".partial"
+    with open(partial, "w") as out:
+        json.dump(document, out)
+    os.replace(partial, path)
+
+
+def load_in_worker(notify):
+    """Load the model in this gunicorn worker before it serves; False if that failed.
+
+    ``notify`` is the worker's heartbeat: called first, so that a load longer than ``--timeout``
+    gets the worker killed (and restarted) as the container's first request would. The report
+    goes to ``$SKDEPLOY_LOAD_REPORTS/<pid>.json``.
+    """
+    reports = os.environ.get(LOAD_REPORTS_ENV)
+    notify()
+    try:
+        import_serving_stack()
+        before_kib = peak_rss_kib()
+        started = time.time()
+        worker_app()
+    except Exception as exc:  # any failure here is the model failing to load
         sys.stderr.write(traceback.format_exc())
-        sys.stderr.write(
-            "skdeploy: the model failed to load in the container runtime (import of the user "
-            "module or model_fn raised, see above); behind a real endpoint this fails the "
-            "health checks and the endpoint goes to Failed after many minutes\n"
-        )
-        return 1
-    model = getattr(transformer, "_model", None)
+        sys.stderr.write(LOAD_FAILED)
+        if reports:
+            _write_json(
+                os.path.join(reports, f"{os.getpid()}.json"),
+                {"pid": os.getpid(), "ok": False, "error": f"{type(exc).__name__}: {exc}"},
+            )
+        return False
+    report = _loaded(started, before_kib)
     sys.stderr.write(
-        f"skdeploy: model_fn returned {type(model).__name__} in {time.time() - started:.1f} s\n"
+        f"skdeploy: worker {report['pid']}: model_fn returned {report['model']} in "
+        f"{report['seconds']:.1f} s; peak RSS {report['peak_kib'] / 1024:.0f} MiB\n"
     )
+    if reports:
+        _write_json(os.path.join(reports, f"{os.getpid()}.json"), report)
+    return True
+
+
+def prepare():
+    """``--prepare``: copy the code and import the user module, as ``server.start`` does."""
+    try:
+        importlib.import_module(prepare_code())
+    except BaseException:  # any failure here is the user module failing to import
+        sys.stderr.write(traceback.format_exc())
+        sys.stderr.write(LOAD_FAILED)
+        return 1
     return 0
 
 
+def measure(report_path):
+    """``--measure REPORT``: load the model as a gunicorn gevent worker does; report its memory.
+
+    The serving stack a worker has before model_fn is imported first (gevent patched, gunicorn's
+    gevent worker, sagemaker-containers, scikit-learn), so the peak counts it too.
+    """
+    from gevent import monkey
+
+    monkey.patch_all()
+    import gunicorn.workers.ggevent  # noqa: F401 - what a worker has imported
+
+    try:
+        import_serving_stack()
+        before_kib = peak_rss_kib()
+        started = time.time()
+        prepare_code()
+        worker_app()
+    except BaseException:  # any failure here is the model failing to load
+        sys.stderr.write(traceback.format_exc())
+        sys.stderr.write(LOAD_FAILED)
+        return 1
+    _write_json(report_path, _loaded(started, before_kib))
+    return 0
+
+
+def main(argv):
+    if argv == ["--prepare"]:
+        return prepare()
+    if len(argv) == 2 and argv[0] == "--measure":
+        return measure(argv[1])
+    sys.stderr.write(
+        "usage: serve_app.py --prepare | --measure REPORT (gunicorn serves serve_app:app)\n"
+    )
+    return 2
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--check"]:
-        sys.stderr.write("usage: serve_app.py --check (gunicorn serves serve_app:app)\n")
-        sys.exit(2)
-    sys.exit(check())
+    sys.exit(main(sys.argv[1:]))
