@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from skdeploy import artifact, cli, preflight, smoke
+from skdeploy import artifact, cli, memory, preflight, smoke
 from skdeploy.constants import SAMPLES_FILE
 from skdeploy.settings import EndpointSettings, SettingsError, stack_file
 
@@ -213,10 +213,16 @@ def _load_and_predict_one(
 
 
 def run_check(settings: EndpointSettings, *, runtime: bool = True) -> preflight.PreflightReport:
-    """Static checks, then (unless ``runtime`` is false or they failed) load and predict."""
+    """Static checks, then (unless ``runtime`` is false or they failed) the runtime ones: the
+    memory of a real load (:mod:`skdeploy.memory`), then, if it fits, load and predict."""
     report = preflight.static_checks(settings)
     if runtime and report.ok:
-        load_and_predict(settings, report)
+        try:
+            memory.check_memory(settings, report)
+        except memory.CannotMeasure as exc:
+            raise CheckCannotRun(str(exc)) from exc
+        if report.ok:
+            load_and_predict(settings, report)
     return report
 
 

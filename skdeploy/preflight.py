@@ -572,42 +572,77 @@ def _check_memory(settings: EndpointSettings, report: PreflightReport) -> None:
         _check_variant_memory(settings, variant, report, prefix)
 
 
+@dataclass(frozen=True)
+class MemoryLimit:
+    """The memory one instance of a variant has, and how many model copies share it.
+
+    An instance runs one gunicorn worker per vCPU, each loading its own copy. A serverless
+    endpoint's vCPUs are not published, so it is held to at least one copy in ``memoryMb``.
+    """
+
+    memory_bytes: int
+    workers: int
+    #: The memory in words (``the 2048 MB of the serverless endpoint``).
+    where: str
+    #: What to change when the model does not fit.
+    fix: str
+
+    @property
+    def budget_bytes(self) -> float:
+        """What the model copies may take: :data:`MEMORY_BUDGET` of the memory."""
+        return MEMORY_BUDGET * self.memory_bytes
+
+
+def memory_limit(settings: EndpointSettings, variant: VariantSettings) -> MemoryLimit | None:
+    """The memory ``variant`` runs in, or None when its instance type is not in the table."""
+    if settings.serverless is not None:
+        return MemoryLimit(
+            settings.serverless.memory_mb * 1024**2,
+            1,
+            f"the {settings.serverless.memory_mb} MB of the serverless endpoint",
+            "raise serverless.memoryMb (at most 6144) or use instances",
+        )
+    spec = INSTANCE_MEMORY.get(variant.instance_type)
+    if spec is None:
+        return None
+    memory_gib, workers = spec
+    return MemoryLimit(
+        int(memory_gib * 1024**3),
+        workers,
+        f"the {memory_gib:g} GiB of {variant.instance_type}",
+        "choose a larger instance",
+    )
+
+
 def _check_variant_memory(
     settings: EndpointSettings, variant: VariantSettings, report: PreflightReport, prefix: str
 ) -> None:
     """Model bytes on disk, once per worker, within :data:`MEMORY_BUDGET` of the memory.
 
-    An instance runs one gunicorn worker per vCPU, each loading its own copy. A serverless
-    endpoint's vCPUs are not published, so it is held to at least one copy in ``memoryMb``.
+    The file size is a cheap lower bound (``pulumi preview``, ``check --static``): a model
+    whose files alone do not fit is refused here. What loading really takes (decompressed
+    arrays, copies made while unpickling, the serving stack) is measured by ``skdeploy check``
+    in the runtime (:mod:`skdeploy.memory`).
     """
     model_bytes = sum((variant.model_dir / n).stat().st_size for n in variant.model_files)
-    if settings.serverless is not None:
-        memory_bytes = settings.serverless.memory_mb * 1024**2
-        workers = 1
-        where = f"the {settings.serverless.memory_mb} MB of the serverless endpoint"
-        fix = "raise serverless.memoryMb (at most 6144) or use instances"
-    else:
-        spec = INSTANCE_MEMORY.get(variant.instance_type)
-        if spec is None:
-            report.add(
-                "sizes",
-                "warning",
-                f"{prefix}memory of {variant.instance_type} is not in skdeploy's table: model size "
-                "unchecked",
-            )
-            return
-        memory_gib, workers = spec
-        memory_bytes = int(memory_gib * 1024**3)
-        where = f"the {memory_gib:g} GiB of {variant.instance_type}"
-        fix = "choose a larger instance"
-    needed = model_bytes * workers
-    if needed > MEMORY_BUDGET * memory_bytes:
-        copies = f"loaded by {workers} workers" if workers > 1 else "loaded once"
+    limit = memory_limit(settings, variant)
+    if limit is None:
+        report.add(
+            "sizes",
+            "warning",
+            f"{prefix}memory of {variant.instance_type} is not in skdeploy's table: model size "
+            "unchecked",
+        )
+        return
+    needed = model_bytes * limit.workers
+    if needed > limit.budget_bytes:
+        copies = f"loaded by {limit.workers} workers" if limit.workers > 1 else "loaded once"
         report.add(
             "sizes",
             "error",
             f"{prefix}model files of {model_bytes / 1e6:.0f} MB {copies} need about "
-            f"{needed / 1e9:.1f} GB, over {int(MEMORY_BUDGET * 100)} % of {where}: {fix}",
+            f"{needed / 1e9:.1f} GB, over {int(MEMORY_BUDGET * 100)} % of {limit.where}: "
+            f"{limit.fix} (file size on disk, a lower bound of what loading takes)",
         )
 
 
