@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "artifact": bench_artifact.main,
     "plan": bench_plan.main,
     "memory": bench_memory.main,
+    "load-memory": bench_memory.load_main,
     "inspector": bench_inspector.main,
 }
 
