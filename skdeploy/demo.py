@@ -152,6 +152,12 @@ def load_and_predict(settings: EndpointSettings, report: preflight.PreflightRepo
     container's version): that is no verdict on the model.
     """
     report.checks_run.append("load-and-predict")
+    framework = settings.framework
+    if not framework.local_runtime:
+        raise CheckCannotRun(
+            f"load-and-predict cannot run here (--static runs the other checks): framework "
+            f"{framework.version} is deploy only, no local run: {framework.refusal}"
+        )
     several = settings.several_models
     for variant in settings.served_variants:
         extra = ("--variant", variant.name) if several else ()

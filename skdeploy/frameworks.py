@@ -113,14 +113,6 @@ _MAPPING_PATCH = SourcePatch(
     reason="Python 3.10 removed collections.Mapping (the image makes the same edit)",
 )
 
-#: Why 0.23-1 and 1.0-1 are not served locally yet. Their runtimes build, and the serving stack
-#: imports with the extra pins below (tests/test_runtimes.py proves it once they are enabled).
-_GUNICORN_20_REFUSAL = (
-    "skdeploy serve starts gunicorn as `python -m gunicorn`, which its gunicorn 20.0.4 cannot do "
-    "(no gunicorn.__main__ before 20.1); the runtime itself builds and imports, with Jinja2 kept "
-    "below 3.1 for Flask 1.1.1"
-)
-
 FRAMEWORKS: dict[str, Framework] = {
     f.version: f
     for f in (
@@ -132,8 +124,7 @@ FRAMEWORKS: dict[str, Framework] = {
             pandas="1.1.3",
             scipy="1.5.3",
             serving_pins=_OLD_SERVING,
-            local_runtime=False,
-            refusal=_GUNICORN_20_REFUSAL,
+            local_runtime=True,
             extra_runtime_pins=(
                 *_FLASK_1_1_ERA,
                 _PROTOBUF_3,
@@ -152,8 +143,7 @@ FRAMEWORKS: dict[str, Framework] = {
             pandas="1.1.3",
             scipy="1.5.3",
             serving_pins=(*_OLD_SERVING, "protobuf==3.20.1"),
-            local_runtime=False,
-            refusal=_GUNICORN_20_REFUSAL,
+            local_runtime=True,
             # All from the 1.0-1 requirements.txt, which pins them for the same reasons.
             extra_runtime_pins=(
                 "jinja2==3.0.3",
