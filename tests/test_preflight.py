@@ -578,7 +578,7 @@ def test_full_check_loads_and_predicts_the_clean_project(
     copy = project(tmp_path)
     code, report = check_json(copy, capsys)
     assert code == cli.EXIT_OK, report
-    assert report["checks"] == [*STATIC_CHECKS, "load-and-predict"]
+    assert report["checks"] == [*STATIC_CHECKS, "memory", "load-and-predict"]
     assert report["findings"] == []
 
 
@@ -626,7 +626,7 @@ def test_full_check_refuses_answers_that_differ_from_samples(
     path.write_text(json.dumps(samples))
     code, report = check_json(copy, capsys)
     assert code == cli.EXIT_FAILED
-    assert report["checks"] == [*STATIC_CHECKS, "load-and-predict"]
+    assert report["checks"] == [*STATIC_CHECKS, "memory", "load-and-predict"]
     (finding,) = report["findings"]
     assert finding["check"] == "load-and-predict"
     count = len(samples["predictions"])
