@@ -506,3 +506,40 @@ def test_the_stack_s_probabilities_default_reaches_the_endpoint(
     assert decoded["classes"] == samples["classes"]
     assert len(decoded["probabilities"]) == 2
     assert "probabilities" not in json.loads(off[1])
+
+
+# --- Packages that ship: links ----------------------------------------------------------------
+
+
+def test_a_package_linked_from_outside_the_project_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inference/featurelib -> a folder outside the project: refused, nothing of it ships."""
+    outside = tmp_path / "outside" / "featurelib"
+    outside.mkdir(parents=True)
+    (outside / "__init__.py").write_text("class Stolen:\n    pass\n")
+    project = make_project(tmp_path / "project")
+    (project / "inference" / "featurelib").symlink_to(outside, target_is_directory=True)
+
+    report = check_json(capsys, project, "--static")
+
+    assert report["exit_code"] == 1
+    assert any(
+        "featurelib" in m and "outside the project" in m for m in messages(report, "error")
+    ), report
+
+
+def test_a_package_link_loop_inside_the_project_ships_each_file_once(tmp_path: Path) -> None:
+    """A link back to its own package (a loop) does not recurse: each file ships once."""
+    project = make_project(tmp_path / "project")
+    package = project / "inference" / "featurelib"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "clip.py").write_text("class Clip:\n    pass\n")
+    (package / "again").symlink_to(package, target_is_directory=True)
+
+    built = build_for_settings(load_stack_settings(project, TEST_STACK))
+
+    with tarfile.open(built.path) as archive:
+        code = sorted(n for n in archive.getnames() if n.startswith("code/"))
+    assert code == ["code/featurelib/__init__.py", "code/featurelib/clip.py", "code/inference.py"]
