@@ -9,6 +9,7 @@ repository's runtime virtualenv through a ``build/runtime`` symlink, so it is bu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shutil
@@ -160,3 +161,16 @@ def local_endpoint(
     project = make_project(work / "project")
     with running_serve(project, work / "logs") as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def deploy_only_framework(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Framework 1.0-1 marked deploy-only ("a made-up reason"), as a framework without a local
+    runtime would be: every listed framework runs locally today. Returns its version."""
+    from skdeploy.frameworks import FRAMEWORKS
+
+    entry = dataclasses.replace(
+        FRAMEWORKS["1.0-1"], local_runtime=False, refusal="a made-up reason"
+    )
+    monkeypatch.setitem(FRAMEWORKS, "1.0-1", entry)
+    return "1.0-1"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 INFERENCE_PATH = REPO / "inference" / "inference.py"
@@ -32,3 +35,49 @@ def load_inference(name: str = "inference") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@dataclass
+class Answer:
+    """What a client receives from the handlers: status, response type and body."""
+
+    status: int
+    mimetype: str
+    body: bytes
+
+    def error(self) -> str:
+        """The message of a JSON error body (``{"error": ...}`` and nothing else)."""
+        assert self.mimetype == "application/json", self.body
+        document = json.loads(self.body)
+        assert list(document) == ["error"]
+        return str(document["error"])
+
+    def predictions(self) -> list[Any]:
+        """The predictions of a 200 JSON answer."""
+        assert self.status == 200, self.body
+        return list(json.loads(self.body)["predictions"])
+
+    def document(self) -> dict[str, Any]:
+        """The whole JSON document of a 200 answer."""
+        assert (self.status, self.mimetype) == (200, "application/json"), self.body
+        result: dict[str, Any] = json.loads(self.body)
+        return result
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The records of a 200 JSON Lines answer."""
+        assert self.status == 200, self.body
+        return [json.loads(line) for line in self.body.decode().split("\n")]
+
+
+def call_handlers(
+    inference: ModuleType,
+    model: Any,
+    body: str | bytes,
+    content_type: str | None,
+    accept: str | None = "application/json",
+) -> Answer:
+    """Run ``inference``'s three request handlers in the container's order."""
+    response = inference.output_fn(
+        inference.predict_fn(inference.input_fn(body, content_type), model), accept
+    )
+    return Answer(response.status_code, response.mimetype, response.get_data())

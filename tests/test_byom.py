@@ -95,7 +95,8 @@ def messages(report: Any, severity: str) -> list[str]:
     return [f["message"] for f in report["findings"] if f["severity"] == severity]
 
 
-def smoke_json(capsys: pytest.CaptureFixture[str], project: Path, url: str) -> Any:
+def smoke_json(capsys: pytest.CaptureFixture[str], project: Path, url: str, *extra: str) -> Any:
+    """``skdeploy smoke --json`` against a local endpoint; the report with its exit code."""
     code, out, _ = run_cli(
         capsys,
         "smoke",
@@ -108,6 +109,7 @@ def smoke_json(capsys: pytest.CaptureFixture[str], project: Path, url: str) -> A
         "--calls",
         "3",
         "--json",
+        *extra,
     )
     report = json.loads(out)
     report["exit_code"] = code
@@ -359,20 +361,8 @@ def test_a_string_label_classifier_reports_accuracy_and_checks_probabilities(
         wrong = next(c for c in samples["classes"] if c != samples["predictions"][0])
         worse = dict(samples, targets=[wrong, *samples["targets"][1:]])
         (tmp_path / "worse.json").write_text(json.dumps(worse))
-        code, out, _ = run_cli(
-            capsys,
-            "smoke",
-            "--stack",
-            TEST_STACK,
-            "--project-dir",
-            str(project),
-            "--endpoint-url",
-            endpoint.url,
-            "--samples",
-            str(tmp_path / "worse.json"),
-            "--calls",
-            "0",
-            "--json",
+        worse_smoke = smoke_json(
+            capsys, project, endpoint.url, "--samples", str(tmp_path / "worse.json")
         )
 
     assert smoke["exit_code"] == 0, smoke
@@ -385,9 +375,8 @@ def test_a_string_label_classifier_reports_accuracy_and_checks_probabilities(
     assert f"accuracy {samples['metrics']['accuracy']:.6g}" in detail
     assert "per class (right/total)" in detail
     assert '"setosa" ' in detail
-    worse_checks = {c["name"]: c["status"] for c in json.loads(out)["checks"]}
-    assert code == 1
-    assert worse_checks["metrics"] == "FAIL"
+    assert worse_smoke["exit_code"] == 1
+    assert statuses(worse_smoke)["metrics"] == "FAIL"
 
 
 #: Trains a LogisticRegression in the runtime, then drops ``multi_class`` from it, as a pickle of

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tests.support import load_inference
+from tests.support import Answer, call_handlers, load_inference
 
 pd = pytest.importorskip("pandas", reason="models fitted on a DataFrame need pandas")
 
@@ -87,28 +86,11 @@ def load_with_header_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, va
     return inference.model_fn(str(dump(mixed_pipeline(), tmp_path / f"header-{value}")))
 
 
-@dataclass
-class Answer:
-    status: int
-    mimetype: str
-    body: bytes
-
-    def error(self) -> str:
-        assert self.mimetype == JSON, self.body
-        document = json.loads(self.body)
-        assert list(document) == ["error"]
-        return str(document["error"])
-
-    def predictions(self) -> list[Any]:
-        assert self.status == 200, self.body
-        return list(json.loads(self.body)["predictions"])
-
-
-def invoke(model: Any, body: str | bytes, content_type: str | None, accept: str = JSON) -> Answer:
-    response = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body, content_type), model), accept
-    )
-    return Answer(response.status_code, response.mimetype, response.get_data())
+def invoke(
+    model: Any, body: str | bytes, content_type: str | None, accept: str | None = JSON
+) -> Answer:
+    """Run the three request handlers in the container's order."""
+    return call_handlers(inference, model, body, content_type, accept)
 
 
 def frame(rows: list[list[Any]], names: list[str] = NAMES) -> Any:

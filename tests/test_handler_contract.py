@@ -26,7 +26,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tests.support import INFERENCE_PATH, load_inference
+from tests.support import INFERENCE_PATH, Answer, call_handlers, load_inference
 
 inference = load_inference("inference_handler_contract")
 
@@ -78,33 +78,11 @@ def named(tmp_path: Path) -> Any:
     return load(model, tmp_path / "named")
 
 
-@dataclass
-class Answer:
-    status: int
-    mimetype: str
-    body: bytes
-
-    def error(self) -> str:
-        assert self.mimetype == JSON, self.body
-        document = json.loads(self.body)
-        assert list(document) == ["error"]
-        return str(document["error"])
-
-    def document(self) -> dict[str, Any]:
-        assert (self.status, self.mimetype) == (200, JSON), self.body
-        result: dict[str, Any] = json.loads(self.body)
-        return result
-
-    def lines(self) -> list[dict[str, Any]]:
-        assert self.status == 200, self.body
-        return [json.loads(line) for line in self.body.decode().split("\n")]
-
-
-def invoke(model: Any, body: str | bytes, content_type: str | None, accept: str = JSON) -> Answer:
-    response = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body, content_type), model), accept
-    )
-    return Answer(response.status_code, response.mimetype, response.get_data())
+def invoke(
+    model: Any, body: str | bytes, content_type: str | None, accept: str | None = JSON
+) -> Answer:
+    """Run the three request handlers in the container's order."""
+    return call_handlers(inference, model, body, content_type, accept)
 
 
 def jsonl(values: list[Any]) -> str:

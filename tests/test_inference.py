@@ -27,7 +27,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from tests.support import INFERENCE_PATH, load_inference
+from tests.support import INFERENCE_PATH, Answer, call_handlers, load_inference
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -79,30 +79,11 @@ def named_classifier(tmp_path: Path) -> Any:
 # --- Helpers ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    """What a client receives: status, response type and body."""
-
-    status: int
-    mimetype: str
-    body: bytes
-
-    def error(self) -> str:
-        """The message of a JSON error body."""
-        assert self.mimetype == JSON, self.body
-        document = json.loads(self.body)
-        assert list(document) == ["error"]
-        return str(document["error"])
-
-
 def invoke(
     model: Any, body: str | bytes, content_type: str | None, accept: str | None = JSON
 ) -> Answer:
     """Run the three request handlers in the container's order."""
-    response = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body, content_type), model), accept
-    )
-    return Answer(response.status_code, response.mimetype, response.get_data())
+    return call_handlers(inference, model, body, content_type, accept)
 
 
 def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import http.client
 import io
 import json
@@ -307,20 +306,11 @@ def test_runtime_side_files_keep_to_the_container_python(runtime_python: Path, p
 
 
 def test_a_framework_without_local_runtime_is_refused_with_its_reason(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, deploy_only_framework: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A framework marked deploy-only exits 2 and says why it cannot be served locally.
-
-    Every listed framework runs locally today, so the table entry is marked deploy-only here.
-    """
-    from skdeploy.frameworks import FRAMEWORKS
-
-    monkeypatch.setitem(
-        FRAMEWORKS,
-        "1.0-1",
-        dataclasses.replace(FRAMEWORKS["1.0-1"], local_runtime=False, refusal="a made-up reason"),
-    )
-    project = make_project(tmp_path / "project", config={"skdeploy:frameworkVersion": "1.0-1"})
+    """A deploy-only framework exits 2 and says why it cannot be served locally."""
+    config = {"skdeploy:frameworkVersion": deploy_only_framework}
+    project = make_project(tmp_path / "project", config=config)
     code = cli.main(["serve", "--stack", TEST_STACK, "--project-dir", str(project), "--port", "0"])
     assert code == 2
     assert "cannot be served locally: a made-up reason" in capsys.readouterr().err

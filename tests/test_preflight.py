@@ -8,7 +8,6 @@ project raises :class:`PreflightError` under the mocks before any resource is de
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pickle
@@ -30,7 +29,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skdeploy import cli, mockrun
 from skdeploy.constants import MAX_PAYLOAD_BYTES, MAX_SERVERLESS_PAYLOAD_BYTES, SAMPLES_FILE
-from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, get_framework
+from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
 from skdeploy.mockrun import run_program
 from skdeploy.preflight import PreflightError, PreflightReport, static_checks
 from skdeploy.settings import load_stack_settings
@@ -634,18 +633,10 @@ def test_full_check_refuses_answers_that_differ_from_samples(
 
 
 def test_full_check_cannot_run_without_a_local_runtime(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], deploy_only_framework: str
 ) -> None:
-    """A deploy-only framework: load-and-predict cannot run, exit 2, "deploy only" and why.
-
-    Every listed framework runs locally today, so the table entry is marked deploy-only here.
-    """
-    monkeypatch.setitem(
-        FRAMEWORKS,
-        "1.0-1",
-        dataclasses.replace(FRAMEWORKS["1.0-1"], local_runtime=False, refusal="a made-up reason"),
-    )
-    copy = project(tmp_path, {"frameworkVersion": "1.0-1", "allowVersionSkew": True})
+    """A deploy-only framework: load-and-predict cannot run, exit 2, "deploy only" and why."""
+    copy = project(tmp_path, {"frameworkVersion": deploy_only_framework, "allowVersionSkew": True})
     code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy)])
     captured = capsys.readouterr()
     assert code == cli.EXIT_CANNOT_RUN
