@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +82,15 @@ def call_handlers(
         inference.predict_fn(inference.input_fn(body, content_type), model), accept
     )
     return Answer(response.status_code, response.mimetype, response.get_data())
+
+
+def container_env(work: Path, **extra: str) -> dict[str, str]:
+    """A minimal environment for sagemaker-containers in a runtime, rooted in ``work``."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(work),
+        "SAGEMAKER_BASE_DIR": str(work / "opt_ml"),
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "PYTHONDONTWRITEBYTECODE": "1",  # keep __pycache__ out of inference/ (the artifact)
+        **extra,
+    }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tests.support import INFERENCE_PATH, Answer, call_handlers, load_inference
+from tests.support import INFERENCE_PATH, Answer, call_handlers, container_env, load_inference
 
 inference = load_inference("inference_handler_contract")
 
@@ -537,14 +536,7 @@ def test_the_container_library_serves_the_new_contract(
             for case in RUNTIME_CASES
         ],
     }
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "SAGEMAKER_BASE_DIR": str(tmp_path / "opt_ml"),
-        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-        "PYTHONDONTWRITEBYTECODE": "1",  # keep __pycache__ out of inference/ (the artifact)
-        PROBABILITIES_ENV: "true",
-    }
+    env = container_env(tmp_path, **{PROBABILITIES_ENV: "true"})
     script = tmp_path / "serve_contract.py"
     script.write_text(RUNTIME_SCRIPT)
     completed = subprocess.run(

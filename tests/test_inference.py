@@ -9,7 +9,6 @@ import ast
 import base64
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from tests.support import INFERENCE_PATH, Answer, call_handlers, load_inference
+from tests.support import INFERENCE_PATH, Answer, call_handlers, container_env, load_inference
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -1310,13 +1309,7 @@ def runtime_results(
             for case in RUNTIME_CASES
         ],
     }
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(work),
-        "SAGEMAKER_BASE_DIR": str(work / "opt_ml"),
-        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-        "PYTHONDONTWRITEBYTECODE": "1",  # keep __pycache__ out of inference/ (the artifact)
-    }
+    env = container_env(work)
     completed = subprocess.run(
         [python, str(script)],
         input=json.dumps(spec),
