@@ -653,7 +653,7 @@ def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) 
     batches`), so a large file is fine; one sample too large for any request is not. With
     variants, each variant is smoke-tested against the samples of its own model folder.
     """
-    from skdeploy import smoke  # the smoke test's own reader and batching, not a re-spelling
+    from skdeploy import samples as smoke  # the smoke test's own reader and batching
 
     limit = MAX_SERVERLESS_PAYLOAD_BYTES if settings.serverless is not None else MAX_PAYLOAD_BYTES
     for model_dir in dict.fromkeys(v.model_dir for v in settings.served_variants):

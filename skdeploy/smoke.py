@@ -75,6 +75,13 @@ from skdeploy.constants import (
     OUTPUT_REGION,
     SAMPLES_FILE,
 )
+
+# Re-exported: the smoke test's samples are the ones every check reads (skdeploy.samples).
+from skdeploy.samples import CannotRun as CannotRun
+from skdeploy.samples import Samples as Samples
+from skdeploy.samples import batches as batches
+from skdeploy.samples import is_number
+from skdeploy.samples import load_samples as load_samples
 from skdeploy.settings import EndpointSettings
 
 Status = Literal["PASS", "FAIL", "SKIP"]
@@ -151,10 +158,6 @@ CONTROL_CONFIG: Final = botocore.config.Config(
 PULUMI_TIMEOUT_SECONDS: Final = 120
 
 
-class CannotRun(Exception):
-    """The smoke test cannot run at all (exit 2); the message is one line saying why."""
-
-
 # --- Report -------------------------------------------------------------------------------------
 
 
@@ -221,77 +224,6 @@ class SmokeReport:
 
 
 # --- Samples ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Samples:
-    """``samples.json``: rows with their known answers, written when the model was trained."""
-
-    path: Path
-    instances: list[Any]
-    predictions: list[Any]
-    tolerance: float
-    targets: list[Any] | None
-    metrics: dict[str, float]
-    #: A classifier's classes in the order of its ``classes_`` (``samples.json``'s ``classes``).
-    classes: list[Any] | None = None
-    #: Expected class probabilities per instance (``samples.json``'s ``probabilities``).
-    probabilities: list[list[float]] | None = None
-
-    @property
-    def classification(self) -> bool:
-        """Whether the samples are a classifier's: classes listed, accuracy recorded, or labels."""
-        if self.classes is not None or "accuracy" in self.metrics:
-            return True
-        values = [*(self.targets or []), *self.predictions]
-        return any(not _is_number(v) for v in values)
-
-
-def load_samples(path: Path) -> Samples:
-    """Read and validate a samples file (raises :class:`CannotRun` naming what is wrong)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CannotRun(f"no samples file {path} (pass --samples PATH)") from None
-    except (OSError, ValueError) as exc:
-        raise CannotRun(f"cannot read samples file {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CannotRun(f"{path}: must be a JSON object with instances and predictions")
-    instances, predictions = data.get("instances"), data.get("predictions")
-    if not isinstance(instances, list) or not instances:
-        raise CannotRun(f"{path}: 'instances' must be a non-empty list of rows")
-    if not isinstance(predictions, list) or len(predictions) != len(instances):
-        raise CannotRun(f"{path}: 'predictions' must list one expected answer per instance")
-    tolerance = data.get("tolerance", 0.0)
-    if not _is_number(tolerance) or tolerance < 0:
-        raise CannotRun(f"{path}: 'tolerance' must be a number >= 0")
-    targets = data.get("targets")
-    if targets is not None and (not isinstance(targets, list) or len(targets) != len(instances)):
-        raise CannotRun(f"{path}: 'targets' must list one true value per instance")
-    metrics = data.get("metrics") or {}
-    if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
-        raise CannotRun(f"{path}: 'metrics' must map metric names to numbers")
-    classes = data.get("classes")
-    if classes is not None and (
-        not isinstance(classes, list)
-        or not classes
-        or len(set(map(json.dumps, classes))) != len(classes)
-    ):
-        raise CannotRun(f"{path}: 'classes' must list the model's distinct classes")
-    probabilities = data.get("probabilities")
-    if probabilities is not None and (
-        not isinstance(probabilities, list)
-        or len(probabilities) != len(instances)
-        or not all(isinstance(r, list) and all(_is_number(v) for v in r) for r in probabilities)
-    ):
-        raise CannotRun(f"{path}: 'probabilities' must list one row of numbers per instance")
-    return Samples(
-        path, instances, predictions, float(tolerance), targets, metrics, classes, probabilities
-    )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # --- Where the endpoint is ----------------------------------------------------------------------
@@ -534,27 +466,6 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def batches(instances: Sequence[Any], max_bytes: int) -> list[list[Any]]:
-    """Consecutive runs of instances whose ``{"instances": [...]}`` body fits in ``max_bytes``."""
-    overhead = len(json.dumps({"instances": []}, separators=(",", ":")))
-    result: list[list[Any]] = []
-    current: list[Any] = []
-    size = overhead
-    for index, instance in enumerate(instances):
-        row = len(json.dumps(instance, separators=(",", ":")).encode("utf-8"))
-        if overhead + row > max_bytes:
-            raise CannotRun(f"sample {index} alone is over the {max_bytes}-byte payload limit")
-        extra = row + (1 if current else 0)
-        if current and size + extra > max_bytes:
-            result.append(current)
-            current, size, extra = [], overhead, row
-        current.append(instance)
-        size += extra
-    if current:
-        result.append(current)
-    return result
-
-
 # --- Checks -------------------------------------------------------------------------------------
 
 
@@ -633,7 +544,7 @@ def prediction_error(actual: object, expected: object) -> float | None:
     None when they cannot match: labels that differ (``true`` is not ``1``), lists of
     different lengths, NaN.
     """
-    if _is_number(actual) and _is_number(expected):
+    if is_number(actual) and is_number(expected):
         error = abs(float(actual) - float(expected))  # type: ignore[arg-type]
         return None if math.isnan(error) else error
     if isinstance(actual, list) and isinstance(expected, list):
@@ -695,7 +606,7 @@ def _parse_probabilities(
 
 def _probability_row_problem(row: object, width: int | None) -> str | None:
     """Why one row of probabilities is not a distribution over ``width`` classes, or None."""
-    if not isinstance(row, list) or not all(_is_number(v) for v in row):
+    if not isinstance(row, list) or not all(is_number(v) for v in row):
         return "is not a list of numbers"
     if width is not None and len(row) != width:
         return f"has {len(row)} values for {width} classes"
@@ -817,7 +728,7 @@ def check_metrics(
         per_class = "; per class (right/total): " + ", ".join(
             f"{label} {right}/{total}" for label, (right, total) in counts.items()
         )
-    elif not all(_is_number(v) for v in [*samples.targets, *predictions]):
+    elif not all(is_number(v) for v in [*samples.targets, *predictions]):
         return Check(CHECK_METRICS, SKIP, "targets or answers are not numbers"), {}
     else:
         measured = regression_metrics(samples.targets, predictions)
