@@ -31,6 +31,7 @@ from skdeploy.constants import (
 )
 from skdeploy.frameworks import Framework
 from skdeploy.pickle_inspect import PickleInspectionError, check_compatibility, inspect_pickle
+from skdeploy.samples import CannotRun, batches, load_samples
 from skdeploy.settings import EndpointSettings, VariantSettings, relative_to_project
 from skdeploy.trusted import TrustedClasses, resolve_trusted
 
@@ -649,12 +650,11 @@ def _check_variant_memory(
 def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) -> None:
     """Each model folder's ``samples.json`` is valid, and its requests fit InvokeEndpoint's limit.
 
-    The smoke test and load-and-predict send the samples in batches (:func:`skdeploy.smoke.
-    batches`), so a large file is fine; one sample too large for any request is not. With
-    variants, each variant is smoke-tested against the samples of its own model folder.
+    The smoke test and load-and-predict send the samples in batches
+    (:func:`skdeploy.samples.batches`), so a large file is fine; one sample too large for any
+    request is not. With variants, each variant is smoke-tested against the samples of its own
+    model folder.
     """
-    from skdeploy import samples as smoke  # the smoke test's own reader and batching
-
     limit = MAX_SERVERLESS_PAYLOAD_BYTES if settings.serverless is not None else MAX_PAYLOAD_BYTES
     for model_dir in dict.fromkeys(v.model_dir for v in settings.served_variants):
         path = model_dir / SAMPLES_FILE
@@ -662,13 +662,13 @@ def _check_sample_requests(settings: EndpointSettings, report: PreflightReport) 
             continue
         name = _project_path(path, settings) if settings.several_models else SAMPLES_FILE
         try:
-            samples = smoke.load_samples(path)
-        except smoke.CannotRun as exc:
+            samples = load_samples(path)
+        except CannotRun as exc:
             report.add("sizes", "error", f"{name} cannot be used: {exc}")
             continue
         try:
-            smoke.batches(samples.instances, limit)
-        except smoke.CannotRun as exc:
+            batches(samples.instances, limit)
+        except CannotRun as exc:
             report.add(
                 "sizes",
                 "error",
