@@ -21,6 +21,8 @@ ENV_BASE_DIR: Final = "SAGEMAKER_BASE_DIR"
 
 #: Entry script inside ``code/`` of the artifact.
 PROGRAM: Final = "inference.py"
+#: The instance type of a stack that names none (2 vCPUs, 8 GiB).
+DEFAULT_INSTANCE_TYPE: Final = "ml.m5.large"
 #: What makes a folder of the handler directory a package that ships in ``code/``.
 PACKAGE_INIT: Final = "__init__.py"
 #: Where the container extracts ``model.tar.gz``.

@@ -31,9 +31,11 @@ from skdeploy.constants import (
     CONFIG_NAMESPACE,
     CSV_HEADER_CHOICES,
     CSV_HEADER_DEFAULT,
+    DEFAULT_INSTANCE_TYPE,
     DEFAULT_VARIANT,
     ENV_CSV_HEADER,
     ENV_PROBABILITIES,
+    PROGRAM,
     REQUIREMENTS_FILE,
 )
 from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, FRAMEWORKS, Framework
@@ -104,7 +106,7 @@ SETTINGS: Final[tuple[SettingSpec, ...]] = (
     SettingSpec(
         "instanceType",
         "string",
-        "`ml.m5.large`",
+        f"`{DEFAULT_INSTANCE_TYPE}`",
         "a SageMaker real-time instance type listed in `skdeploy/instance_types.json` "
         "(botocore's `ProductionVariantInstanceType`); also for variants and shadow",
     ),
@@ -651,8 +653,8 @@ def parse_settings(
     inference_dir = _directory(
         problems, "inferenceDir", get("inferenceDir", "inference"), project_dir
     )
-    if inference_dir is not None and not (inference_dir / "inference.py").is_file():
-        problems.add("inferenceDir", get("inferenceDir", "inference"), "has no inference.py")
+    if inference_dir is not None and not (inference_dir / PROGRAM).is_file():
+        problems.add("inferenceDir", get("inferenceDir", "inference"), f"has no {PROGRAM}")
 
     framework_version = get("frameworkVersion", DEFAULT_FRAMEWORK_VERSION)
     if framework_version not in FRAMEWORKS:
@@ -662,7 +664,7 @@ def parse_settings(
             "unknown framework version; supported: " + ", ".join(FRAMEWORKS),
         )
 
-    instance_type = get("instanceType", "ml.m5.large")
+    instance_type = get("instanceType", DEFAULT_INSTANCE_TYPE)
     instance_type_rule = _instance_type_rule(instance_type)
     if instance_type_rule is not None:
         problems.add("instanceType", instance_type, instance_type_rule)
@@ -707,7 +709,7 @@ def parse_settings(
         project_dir,
         instance_type=instance_type
         if isinstance(instance_type, str) and instance_type_rule is None
-        else "ml.m5.large",
+        else DEFAULT_INSTANCE_TYPE,
         instance_count=instance_count or 1,
     )
     # Every model the endpoint runs (the variants, or the top-level one, and the shadow) shares
@@ -1265,8 +1267,8 @@ def _variant(
         return None
     model_dir = _directory(problems, f"{key}.modelDir", parsed["modelDir"], project_dir)
     inference_dir = _directory(problems, f"{key}.inferenceDir", parsed["inferenceDir"], project_dir)
-    if inference_dir is not None and not (inference_dir / "inference.py").is_file():
-        problems.add(f"{key}.inferenceDir", parsed["inferenceDir"], "has no inference.py")
+    if inference_dir is not None and not (inference_dir / PROGRAM).is_file():
+        problems.add(f"{key}.inferenceDir", parsed["inferenceDir"], f"has no {PROGRAM}")
     files = _model_files(
         problems,
         list(parsed["modelFiles"]) if parsed["modelFiles"] else None,
