@@ -56,11 +56,12 @@ def main() -> dict[str, object]:
             model_dir = work / f"model-{megabytes}"
             model_dir.mkdir()
             random_file(model_dir / "model.joblib", megabytes)
-            # tar gets the same two files in the same layout.
+            # tar gets the same files (the model, the handler modules) in the same layout.
             staging = work / f"staging-{megabytes}"
             (staging / "code").mkdir(parents=True)
             os.link(model_dir / "model.joblib", staging / "model.joblib")
-            shutil.copy2(inference / "inference.py", staging / "code" / "inference.py")
+            for module in sorted(inference.glob("*.py")):
+                shutil.copy2(module, staging / "code" / module.name)
             ours_times, tar_times = [], []
             for attempt in range(REPEAT[megabytes]):
                 build_dir = work / f"build-{megabytes}-{attempt}"

@@ -21,6 +21,8 @@ ENV_BASE_DIR: Final = "SAGEMAKER_BASE_DIR"
 
 #: Entry script inside ``code/`` of the artifact.
 PROGRAM: Final = "inference.py"
+#: The wire format module the project's ``inference.py`` imports; ships beside it in ``code/``.
+WIRE_MODULE: Final = "skdeploy_wire.py"
 #: The instance type of a stack that names none (2 vCPUs, 8 GiB).
 DEFAULT_INSTANCE_TYPE: Final = "ml.m5.large"
 #: What makes a folder of the handler directory a package that ships in ``code/``.

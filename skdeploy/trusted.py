@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skdeploy.constants import PACKAGE_INIT, PROGRAM
+from skdeploy.constants import PACKAGE_INIT, PROGRAM, WIRE_MODULE
 
 __all__ = [
     "PROTECTED_MODULES",
@@ -44,7 +44,8 @@ TRUSTED_TAG = "skdeploy:trusted-modules"
 
 #: Top-level names a trusted module may not have: the libraries whose classes the allow-list
 #: decides, and what the container itself imports (a module of that name in ``code/`` would
-#: shadow it). The standard library's names are added from the running interpreter.
+#: shadow it), with the handler module and the wire format it imports. The standard library's
+#: names are added from the running interpreter.
 PROTECTED_MODULES = frozenset(
     {
         "sklearn",
@@ -67,6 +68,7 @@ PROTECTED_MODULES = frozenset(
         "__main__",
         "builtins",
         Path(PROGRAM).stem,
+        Path(WIRE_MODULE).stem,
     }
 )
 
@@ -82,8 +84,8 @@ def module_name_problem(name: object) -> str | None:
     if top in PROTECTED_MODULES or top in sys.stdlib_module_names:
         return (
             f"{name!r} names the standard library, a library the allow-list decides, the "
-            "container's serving stack or the handler module itself: only the user's own "
-            "modules can be trusted"
+            f"container's serving stack or the handler modules ({Path(PROGRAM).stem}, "
+            f"{Path(WIRE_MODULE).stem}): only the user's own modules can be trusted"
         )
     return None
 

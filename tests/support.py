@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +14,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 INFERENCE_PATH = REPO / "inference" / "inference.py"
+#: The wire format module inference.py imports; it ships beside it in ``code/``.
+WIRE_PATH = REPO / "inference" / "skdeploy_wire.py"
 STACKS = sorted(
     p.name[len("Pulumi.") : -len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml")
 )
@@ -28,14 +31,56 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def load_wire() -> ModuleType:
+    """skdeploy_wire, imported once from its path under its own name, as inference.py finds it.
+
+    The container puts ``code/`` on ``sys.path``; here the module is registered in
+    ``sys.modules`` instead, so ``import skdeploy_wire`` finds it without the whole handler
+    folder on the path (where ``inference`` would shadow the folder of that name). Every
+    handler module the tests load shares it, as the handlers of one worker do.
+    """
+    name = WIRE_PATH.stem
+    module = sys.modules.get(name)
+    if module is not None and getattr(module, "__file__", None) == str(WIRE_PATH):
+        return module
+    spec = importlib.util.spec_from_file_location(name, WIRE_PATH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_inference(name: str = "inference") -> ModuleType:
     """Import inference.py from its path, as the container does (it is not a package)."""
+    load_wire()
     spec = importlib.util.spec_from_file_location(name, INFERENCE_PATH)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+#: The line of inference.py's predict_fn a user changes to post-process predictions.
+PREDICT_FN_RETURN = "    return wire.predict(data, model)\n"
+
+
+def shift_predictions(handlers: Path, amount: float) -> None:
+    """Edit ``handlers/inference.py`` as a user would: predict_fn adds ``amount`` to each answer."""
+    path = handlers / "inference.py"
+    source = path.read_text()
+    assert source.count(PREDICT_FN_RETURN) == 1
+    path.write_text(
+        source.replace(
+            PREDICT_FN_RETURN,
+            "    result = wire.predict(data, model)\n"
+            "    if isinstance(result, wire.Prediction):\n"
+            f"        result.predictions = result.predictions + {amount!r}\n"
+            "    return result\n",
+        )
+    )
 
 
 @dataclass

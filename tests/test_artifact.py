@@ -35,6 +35,7 @@ def test_layout_has_the_model_at_the_root_and_the_code_under_code(tmp_path: Path
         "code/helpers.py",
         "code/inference.py",
         "code/requirements.txt",
+        "code/skdeploy_wire.py",
         "model.joblib",
     ]
     for member in members:

@@ -280,7 +280,11 @@ def test_a_link_loop_is_refused_and_a_dangling_link_inside_is_ignored(tmp_path: 
     """
     project = copy_project(tmp_path / "p")
     (project / "inference" / ".#inference.py").symlink_to("user@host.1234:1700000000")
-    assert build(project, tmp_path / "build").members == ("code/inference.py", "model.joblib")
+    assert build(project, tmp_path / "build").members == (
+        "code/inference.py",
+        "code/skdeploy_wire.py",
+        "model.joblib",
+    )
     (project / "inference" / "loop.py").symlink_to("loop.py")
     message = refused(build, project, tmp_path / "build")
     assert "loop.py" in message

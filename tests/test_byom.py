@@ -164,7 +164,7 @@ def test_a_trusted_custom_pipeline_goes_through_check_serve_and_smoke(
 def test_the_artifact_ships_the_module_and_the_package(
     trained: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    """code/ holds inference.py, my_features.py and featurelib/ (package files only)."""
+    """code/ holds inference.py, skdeploy_wire.py, my_features.py and featurelib/'s files."""
     project = byom_project(tmp_path, trained("custom"), {"skdeploy:trustedModules": TRUST})
     (project / "inference" / "notebooks").mkdir()
     (project / "inference" / "notebooks" / "scratch.py").write_text("x = 1\n")
@@ -181,6 +181,7 @@ def test_the_artifact_ships_the_module_and_the_package(
         "code/featurelib/clip.py",
         "code/inference.py",
         "code/my_features.py",
+        "code/skdeploy_wire.py",
     ]
 
 
@@ -531,4 +532,9 @@ def test_a_package_link_loop_inside_the_project_ships_each_file_once(tmp_path: P
 
     with tarfile.open(built.path) as archive:
         code = sorted(n for n in archive.getnames() if n.startswith("code/"))
-    assert code == ["code/featurelib/__init__.py", "code/featurelib/clip.py", "code/inference.py"]
+    assert code == [
+        "code/featurelib/__init__.py",
+        "code/featurelib/clip.py",
+        "code/inference.py",
+        "code/skdeploy_wire.py",
+    ]

@@ -25,9 +25,17 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tests.support import INFERENCE_PATH, Answer, call_handlers, container_env, load_inference
+from tests.support import (
+    INFERENCE_PATH,
+    Answer,
+    call_handlers,
+    container_env,
+    load_inference,
+    load_wire,
+)
 
 inference = load_inference("inference_handler_contract")
+wire = load_wire()
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -340,7 +348,7 @@ def test_a_500_names_the_scikit_learn_versions_of_a_skewed_pickle(
 
 
 def test_a_failure_to_encode_is_a_json_500() -> None:
-    prediction = inference.Prediction(np.array([{1, 2}], dtype=object))
+    prediction = wire.Prediction(np.array([{1, 2}], dtype=object))
     response = inference.output_fn(prediction, JSON)
     assert response.status_code == 500
     assert json.loads(response.get_data())["error"].startswith(
@@ -349,10 +357,10 @@ def test_a_failure_to_encode_is_a_json_500() -> None:
 
 
 def test_a_failure_to_read_is_a_json_500(monkeypatch: pytest.MonkeyPatch, regressor: Any) -> None:
-    def broken(_text: str) -> None:
+    def broken(_text: str, _header: bool | None) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(inference, "_parse_csv", broken)
+    monkeypatch.setitem(wire.DECODERS, CSV, broken)
     answer = invoke(regressor, "1,2,3", CSV)
     assert answer.status == 500
     assert answer.error() == "could not read the request: RuntimeError: a bug"

@@ -29,7 +29,7 @@ from botocore.stub import Stubber
 from skdeploy.constants import MAX_PAYLOAD_BYTES
 from skdeploy.frontdoor import handler
 from tests.conftest import LocalEndpoint
-from tests.support import load_inference
+from tests.support import load_inference, load_wire
 from tests.test_frontdoor import LambdaContext, api_event, closed_port_url, set_environment
 from tests.test_local_endpoint import request as http_call
 
@@ -300,7 +300,7 @@ def test_an_unknown_charset_is_415_also_for_a_text_body(
     inference = load_inference("inference_charset_text")
     for payload in (body, body.decode("latin-1")):
         rejection = inference.input_fn(payload, content_type)
-        assert isinstance(rejection, inference.Rejection), (payload, content_type)
+        assert isinstance(rejection, load_wire().Rejection), (payload, content_type)
         assert rejection.status == status
 
 
@@ -416,7 +416,7 @@ def test_execution_parameters_follow_the_workers_and_the_payload_limit(
 ) -> None:
     """MaxConcurrentTransforms is the container's worker count; MaxPayloadInMB the 6 MiB limit."""
     inference = load_inference("inference_execution_parameters")
-    assert inference.MAX_PAYLOAD_IN_MB * 1024 * 1024 == MAX_PAYLOAD_BYTES
+    assert load_wire().MAX_PAYLOAD_IN_MB * 1024 * 1024 == MAX_PAYLOAD_BYTES
     monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_WORKERS", "3")
     assert (
         json.loads(inference.execution_parameters_fn().get_data())["MaxConcurrentTransforms"] == 3

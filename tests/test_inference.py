@@ -26,7 +26,15 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from tests.support import INFERENCE_PATH, Answer, call_handlers, container_env, load_inference
+from tests.support import (
+    INFERENCE_PATH,
+    WIRE_PATH,
+    Answer,
+    call_handlers,
+    container_env,
+    load_inference,
+    load_wire,
+)
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -41,6 +49,7 @@ ROWS = [[1.0, 2.0, 3.0], [0.5, -1.0, 2.25], [4.0, 0.0, 1.0]]
 
 
 inference = load_inference()
+wire = load_wire()
 
 
 # --- Models -------------------------------------------------------------------------------------
@@ -127,14 +136,22 @@ REQUEST_ENCODINGS = [
 # --- Source guards ------------------------------------------------------------------------------
 
 
-def test_source_is_python_38_syntax() -> None:
-    """inference.py parses as Python 3.8, the oldest container interpreter (0.23-1, 1.0-1)."""
-    ast.parse(INFERENCE_PATH.read_text(), feature_version=(3, 8))
+#: What ships in ``code/``: the handlers and the wire format they import.
+HANDLER_SOURCES = pytest.mark.parametrize(
+    "source", [INFERENCE_PATH, WIRE_PATH], ids=lambda p: p.name
+)
 
 
-def test_annotations_avoid_union_operator() -> None:
+@HANDLER_SOURCES
+def test_source_is_python_38_syntax(source: Path) -> None:
+    """The handlers parse as Python 3.8, the oldest container interpreter (0.23-1, 1.0-1)."""
+    ast.parse(source.read_text(), feature_version=(3, 8))
+
+
+@HANDLER_SOURCES
+def test_annotations_avoid_union_operator(source: Path) -> None:
     """No ``X | Y`` in evaluated annotations: Python 3.9 raises TypeError at import."""
-    tree = ast.parse(INFERENCE_PATH.read_text())
+    tree = ast.parse(source.read_text())
     annotations = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
@@ -151,9 +168,13 @@ def test_annotations_avoid_union_operator() -> None:
     assert unions == []
 
 
-def test_imports_only_what_the_container_has() -> None:
-    """Module level imports stdlib, numpy, scikit-learn, joblib; pandas and werkzeug only lazily."""
-    tree = ast.parse(INFERENCE_PATH.read_text())
+@HANDLER_SOURCES
+def test_imports_only_what_the_container_has(source: Path) -> None:
+    """Module level imports stdlib, numpy, scikit-learn, joblib; pandas and werkzeug only lazily.
+
+    inference.py also imports its sibling skdeploy_wire, which ships beside it in ``code/``.
+    """
+    tree = ast.parse(source.read_text())
     lazy = {
         node
         for function in ast.walk(tree)
@@ -170,7 +191,7 @@ def test_imports_only_what_the_container_has() -> None:
             continue
         roots = {name.split(".")[0] for name in names} - set(sys.stdlib_module_names)
         (lazy_roots if node in lazy else eager_roots).update(roots)
-    assert eager_roots <= {"numpy", "sklearn", "joblib"}
+    assert eager_roots - {WIRE_PATH.stem} <= {"numpy", "sklearn", "joblib"}
     assert lazy_roots <= {"pandas", "werkzeug"}
 
 
@@ -636,9 +657,9 @@ def test_bad_requests_get_a_4xx_with_a_json_reason(
 def test_handlers_return_rejections_instead_of_raising(regressor: Any) -> None:
     """Bad input travels as a Rejection value: any raised error is a 500 in the container."""
     rejection = inference.input_fn("", CSV)
-    assert isinstance(rejection, inference.Rejection)
+    assert isinstance(rejection, wire.Rejection)
     assert inference.predict_fn(rejection, regressor) is rejection
-    assert isinstance(inference.input_fn("1,2,3", "application/xml"), inference.Rejection)
+    assert isinstance(inference.input_fn("1,2,3", "application/xml"), wire.Rejection)
     prediction = inference.predict_fn(inference.input_fn("1,2,3", CSV), regressor)
     assert inference.output_fn(prediction, "image/png").status_code == 406
 
@@ -655,7 +676,7 @@ def test_an_unfitted_model_is_a_server_fault(tmp_path: Path) -> None:
     """A shipped model that was never fitted is a 500 with a JSON reason, not the client's 400."""
     model = inference.model_fn(str(dump(LinearRegression(), tmp_path)))
     fault = inference.predict_fn(inference.input_fn("1,2,3", CSV), model)
-    assert isinstance(fault, inference.Fault)
+    assert isinstance(fault, wire.Fault)
     answer = invoke(model, "1,2,3", CSV)
     assert answer.status == 500
     assert f"the model failed: {NotFittedError.__name__}" in answer.error()
@@ -680,18 +701,25 @@ def test_large_bodies_parse_exactly_without_genfromtxt(monkeypatch: pytest.Monke
 @pytest.fixture
 def bulk_lanes_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bulk JSON reader and the bulk float writer take bodies and batches of any size."""
-    monkeypatch.setattr(inference, "BULK_JSON_CHARS", 0)
-    monkeypatch.setattr(inference, "BULK_PREDICTIONS", 1)
+    monkeypatch.setattr(wire, "BULK_JSON_CHARS", 0)
+    monkeypatch.setattr(wire, "BULK_PREDICTIONS", 1)
 
 
 def general_path(text: str) -> Any:
-    """What ``_parse_json`` answers without the bulk reader (json.loads and its checks)."""
-    threshold = inference.BULK_JSON_CHARS
-    inference.BULK_JSON_CHARS = sys.maxsize
+    """What a JSON body decodes to without the bulk reader (json.loads and its checks)."""
+    threshold = wire.BULK_JSON_CHARS
+    wire.BULK_JSON_CHARS = sys.maxsize
     try:
-        return inference._parse_json(text)
+        return wire.decode(text, JSON)
     finally:
-        inference.BULK_JSON_CHARS = threshold
+        wire.BULK_JSON_CHARS = threshold
+
+
+def encoded_json(prediction: Any) -> str:
+    """The JSON body output_fn writes for a prediction (and must write: a 200)."""
+    response = inference.output_fn(prediction, JSON)
+    assert response.status_code == 200, response.get_data()
+    return str(response.get_data(as_text=True))
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -722,12 +750,12 @@ def test_bulk_json_reader_gives_the_matrix_json_loads_gives(
     """Rows as json.dumps or JSON.stringify write them: the bulk reader, bit for bit."""
     document: Any = {"instances": rows} if wrapped else rows
     text = padding + json.dumps(document, separators=separators) + padding
-    default = inference.VALUES_PER_LINE
-    inference.VALUES_PER_LINE = values_per_line  # whole lines, a shorter last line, one line
+    default = wire.VALUES_PER_LINE
+    wire.VALUES_PER_LINE = values_per_line  # whole lines, a shorter last line, one line
     try:
-        bulk = inference._bulk_json_rows(text)
+        bulk = wire.bulk_json_rows(text)
     finally:
-        inference.VALUES_PER_LINE = default
+        wire.VALUES_PER_LINE = default
     assert bulk is not None, text
     expected = general_path(text).data
     assert bulk.dtype == expected.dtype == np.float64
@@ -796,15 +824,15 @@ def test_bulk_json_reader_leaves_everything_else_to_json_loads(
     text: str, values_per_line: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nesting, empty rows, null, strings, NaN, odd spacing, other fields: the general path."""
-    monkeypatch.setattr(inference, "VALUES_PER_LINE", values_per_line)
-    assert inference._bulk_json_rows(text) is None
+    monkeypatch.setattr(wire, "VALUES_PER_LINE", values_per_line)
+    assert wire.bulk_json_rows(text) is None
     answer, expected = inference.input_fn(text, JSON), general_path(text)
     assert type(answer) is type(expected)
-    if isinstance(expected, inference.Rejection):
+    if isinstance(expected, wire.Rejection):
         assert (answer.status, answer.message) == (expected.status, expected.message)
-    elif isinstance(expected.data, inference.Records):
+    elif isinstance(expected.data, wire.Records):
         assert answer.data.records == expected.data.records
-    elif isinstance(expected.data, inference.Cells):  # rows with text: the model decides
+    elif isinstance(expected.data, wire.Cells):  # rows with text: the model decides
         assert answer.data.rows == expected.data.rows
         assert answer.data.rejection.message == expected.data.rejection.message
     else:
@@ -815,31 +843,31 @@ def test_bulk_json_reader_leaves_everything_else_to_json_loads(
 def test_bulk_json_reader_reads_lenient_spellings_as_numbers() -> None:
     """What the docstring admits: +1, .5, 5. and 007 are read as the numbers they spell."""
     np.testing.assert_array_equal(
-        inference._bulk_json_rows("[[+1, .5], [5., 007]]"), [[1.0, 0.5], [5.0, 7.0]]
+        wire.bulk_json_rows("[[+1, .5], [5., 007]]"), [[1.0, 0.5], [5.0, 7.0]]
     )
 
 
 def test_bulk_json_reader_reads_wide_rows_and_declines_rows_its_counts_cannot_hold() -> None:
     """Rows of 300 values are read; rows of 65,536 values or more (past the counts) go to json."""
     wide = np.random.default_rng(4).normal(size=(3, 300)).round(2)
-    np.testing.assert_array_equal(inference._bulk_json_rows(json.dumps(wide.tolist())), wide)
+    np.testing.assert_array_equal(wire.bulk_json_rows(json.dumps(wide.tolist())), wide)
     widest = np.arange(2 * 65_536, dtype=np.float64).reshape(2, 65_536)
-    assert inference._bulk_json_rows(json.dumps(widest.tolist())) is None
+    assert wire.bulk_json_rows(json.dumps(widest.tolist())) is None
     # 65,537 values have as many commas, modulo 65536, as a row of one: the size tells them apart.
     many = ", ".join(["0.5"] * 65_537)
-    assert inference._bulk_json_rows(f"[[1], [{many}], [2]]") is None
+    assert wire.bulk_json_rows(f"[[1], [{many}], [2]]") is None
 
 
 def test_large_json_bodies_skip_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     """At the real threshold, 10,000 rows are read without json.loads (the bulk reader)."""
     rows = np.random.default_rng(2).normal(size=(10_000, 10)).round(4)
     text = json.dumps(rows.tolist())
-    assert len(text) >= inference.BULK_JSON_CHARS
+    assert len(text) >= wire.BULK_JSON_CHARS
 
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("json.loads parsed a body the bulk reader should have read")
 
-    monkeypatch.setattr(inference.json, "loads", refuse)
+    monkeypatch.setattr(json, "loads", refuse)
     np.testing.assert_array_equal(inference.input_fn(text, JSON).data, rows)
 
 
@@ -848,12 +876,12 @@ def test_large_json_bodies_skip_json_loads(monkeypatch: pytest.MonkeyPatch) -> N
 def test_bulk_float_writer_reads_back_as_the_same_floats(values: list[float]) -> None:
     """17 significant digits: every finite float64 comes back bit for bit through json.loads."""
     array = np.asarray(values, dtype=np.float64)
-    threshold = inference.BULK_PREDICTIONS
-    inference.BULK_PREDICTIONS = 1
+    threshold = wire.BULK_PREDICTIONS
+    wire.BULK_PREDICTIONS = 1
     try:
-        written = inference._bulk_floats(array)
+        written = wire.bulk_floats(array)
     finally:
-        inference.BULK_PREDICTIONS = threshold
+        wire.BULK_PREDICTIONS = threshold
     if (np.floor(array) == array).any():
         assert written is None  # whole numbers keep json.dumps' 1.0 and -0.0
         return
@@ -863,13 +891,13 @@ def test_bulk_float_writer_reads_back_as_the_same_floats(values: list[float]) ->
 
 def test_bulk_float_writer_is_for_large_finite_fractional_float_batches() -> None:
     """Small batches, NaN, a whole number, float32 and 2-D keep json.dumps' spelling."""
-    many = np.random.default_rng(3).normal(size=inference.BULK_PREDICTIONS)
-    assert inference._bulk_floats(many) is not None
-    assert inference._bulk_floats(many[:-1]) is None
-    assert inference._bulk_floats(np.where(np.arange(many.size) == 7, np.nan, many)) is None
-    assert inference._bulk_floats(np.where(np.arange(many.size) == 9, 3.0, many)) is None
-    assert inference._bulk_floats(many.astype(np.float32)) is None
-    assert inference._bulk_floats(many.reshape(-1, 2)) is None
+    many = np.random.default_rng(3).normal(size=wire.BULK_PREDICTIONS)
+    assert wire.bulk_floats(many) is not None
+    assert wire.bulk_floats(many[:-1]) is None
+    assert wire.bulk_floats(np.where(np.arange(many.size) == 7, np.nan, many)) is None
+    assert wire.bulk_floats(np.where(np.arange(many.size) == 9, 3.0, many)) is None
+    assert wire.bulk_floats(many.astype(np.float32)) is None
+    assert wire.bulk_floats(many.reshape(-1, 2)) is None
 
 
 def awkward_floats() -> np.ndarray:
@@ -893,7 +921,7 @@ def awkward_floats() -> np.ndarray:
 def test_bulk_float_writer_digits_read_back_as_the_same_floats() -> None:
     """The numpy-computed 17 digits: 200,000 floats and the hardest ones come back bit for bit."""
     values = awkward_floats()
-    written = inference._bulk_floats(values)
+    written = wire.bulk_floats(values)
     assert written is not None
     assert re.fullmatch(r"(-?[1-9]\.[0-9]{16}e-?[0-9]+,)*-?[1-9]\.[0-9]{16}e-?[0-9]+", written)
     assert np.asarray(json.loads(f"[{written}]")).tobytes() == values.tobytes()
@@ -901,21 +929,21 @@ def test_bulk_float_writer_digits_read_back_as_the_same_floats() -> None:
 
 def test_the_digit_writers_powers_of_ten_are_exact() -> None:
     """10**0 to 10**27 exactly (the error bound needs it): not rounded through float64."""
-    assert [int(power) for power in inference._POWERS_OF_TEN] == [10**k for k in range(28)]
+    assert [int(power) for power in wire.POWERS_OF_TEN] == [10**k for k in range(28)]
 
 
 def test_bulk_float_writer_falls_back_to_17g_where_it_cannot_work_out_digits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Below 1e-10, or without wide long doubles: %.17g, which also reads back."""
-    values = np.random.default_rng(12).normal(size=inference.BULK_PREDICTIONS)
+    values = np.random.default_rng(12).normal(size=wire.BULK_PREDICTIONS)
     for tiny in (9.9e-11, -2.5e-11, 1e-300, 5e-324):
         mixed = values.copy()
         mixed[5] = tiny
-        written = inference._bulk_floats(mixed)
+        written = wire.bulk_floats(mixed)
         assert written == ",".join(format(value, ".17g") for value in mixed.tolist())
-    monkeypatch.setattr(inference, "_LONG_DOUBLE_IS_WIDE", False)
-    written = inference._bulk_floats(values)
+    monkeypatch.setattr(wire, "LONG_DOUBLE_IS_WIDE", False)
+    written = wire.bulk_floats(values)
     assert written == ",".join(format(value, ".17g") for value in values.tolist())
     assert np.asarray(json.loads(f"[{written}]")).tobytes() == values.tobytes()
 
@@ -933,7 +961,7 @@ def test_bulk_float_writer_falls_back_to_17g_where_it_cannot_work_out_digits(
 )
 def test_json_answers_below_the_bulk_size_are_what_json_dumps_writes(values: np.ndarray) -> None:
     """Ints, floats with NaN and infinity, booleans, strings: byte for byte json.dumps."""
-    written = inference._encode_json(inference.Prediction(values))
+    written = encoded_json(wire.Prediction(values))
     assert written == json.dumps({"predictions": values.tolist()})
 
 
@@ -941,18 +969,18 @@ def test_json_answers_below_the_bulk_size_are_what_json_dumps_writes(values: np.
 #: that equals what the general path gives.
 BULK_UNDER_THE_CONTAINERS_NUMPY = r"""
 import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("inference", sys.argv[1])
-inference = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(inference)
+spec = importlib.util.spec_from_file_location("skdeploy_wire", sys.argv[1])
+wire = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(wire)
 results = []
 for body in json.load(sys.stdin):
-    bulk = inference._bulk_json_rows(body)
-    inference.BULK_JSON_CHARS = sys.maxsize
-    general = inference._parse_json(body)
-    inference.BULK_JSON_CHARS = 4096
+    bulk = wire.bulk_json_rows(body)
+    wire.BULK_JSON_CHARS = sys.maxsize
+    general = wire.decode(body, wire.JSON)
+    wire.BULK_JSON_CHARS = 4096
     same = (
         bulk is not None
-        and isinstance(general, inference.Batch)
+        and isinstance(general, wire.Batch)
         and bulk.tobytes() == general.data.tobytes()
         and bulk.shape == general.data.shape
     )
@@ -975,7 +1003,7 @@ def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
     ]
     declined = [param.values[0] for param in NOT_BULK]
     completed = subprocess.run(
-        [str(runtime_python), "-c", BULK_UNDER_THE_CONTAINERS_NUMPY, str(INFERENCE_PATH)],
+        [str(runtime_python), "-c", BULK_UNDER_THE_CONTAINERS_NUMPY, str(WIRE_PATH)],
         input=json.dumps(valid + declined),
         capture_output=True,
         text=True,
@@ -992,13 +1020,13 @@ def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
 FLOATS_UNDER_THE_CONTAINERS_NUMPY = r"""
 import importlib.util, json, sys
 import numpy as np
-spec = importlib.util.spec_from_file_location("inference", sys.argv[1])
-inference = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(inference)
+spec = importlib.util.spec_from_file_location("skdeploy_wire", sys.argv[1])
+wire = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(wire)
 values = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float64)
-written = inference._bulk_floats(values)
+written = wire.bulk_floats(values)
 back = np.asarray(json.loads("[" + written + "]"), dtype=np.float64)
-json.dump([inference._decimal_digits(values) is not None, back.tobytes() == values.tobytes()],
+json.dump([wire.decimal_digits(values) is not None, back.tobytes() == values.tobytes()],
           sys.stdout)
 """
 
@@ -1008,7 +1036,7 @@ def test_the_bulk_float_writer_reads_back_under_the_containers_numpy(
 ) -> None:
     """In the 1.2-1 runtime (numpy 1.24, its long doubles): the digit form, read back exactly."""
     completed = subprocess.run(
-        [str(runtime_python), "-c", FLOATS_UNDER_THE_CONTAINERS_NUMPY, str(INFERENCE_PATH)],
+        [str(runtime_python), "-c", FLOATS_UNDER_THE_CONTAINERS_NUMPY, str(WIRE_PATH)],
         input=awkward_floats().tobytes(),
         capture_output=True,
         check=True,
@@ -1020,18 +1048,18 @@ def test_the_bulk_float_writer_reads_back_under_the_containers_numpy(
 def test_minus_zero_keeps_its_json_meaning_in_the_bulk_reader() -> None:
     """-0.0 stays -0.0, the integer -0 is 0: the bulk reader leaves -0 to json.loads."""
     rows = "[[-0.0, 1.5], [2.5, -0e1]]"
-    read = inference._bulk_json_rows(rows)
+    read = wire.bulk_json_rows(rows)
     assert read is not None
     assert np.signbit(read[[0, 1], [0, 1]]).all()
     for body in ("[[-0, 1.5]]", "[[1.5, -0], [2.5, 3.5]]", "[[1.5, 2.5], [3.5, -0 ]]"):
-        assert inference._bulk_json_rows(body) is None
+        assert wire.bulk_json_rows(body) is None
         assert not np.signbit(general_path(body).data).any()
 
 
 def test_longdouble_predictions_are_written_as_json_numbers() -> None:
     """A model predicting np.longdouble is answered (as floats), not a 500 from json."""
     values = np.array([0.1, 1.5], dtype=np.longdouble)
-    written = json.loads(inference._encode_json(inference.Prediction(values)))
+    written = json.loads(encoded_json(wire.Prediction(values)))
     assert written == {"predictions": [0.1, 1.5]}
 
 

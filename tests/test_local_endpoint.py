@@ -53,7 +53,7 @@ from tests.conftest import (
     running_serve,
     serve_command,
 )
-from tests.support import REPO
+from tests.support import REPO, shift_predictions
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="skdeploy serve needs Linux or macOS (gunicorn)"
@@ -617,12 +617,7 @@ def variant_project(tmp_path: Path) -> Path:
     project = make_variant_project(tmp_path / "project", inferenceDir="handlers2")
     handlers = project / "handlers2"
     shutil.copytree(project / "inference", handlers)
-    source = (handlers / "inference.py").read_text()
-    marker = "        return Prediction(predictions)\n"
-    assert source.count(marker) == 1
-    handlers.joinpath("inference.py").write_text(
-        source.replace(marker, "        return Prediction(predictions + 1000.0)\n")
-    )
+    shift_predictions(handlers, 1000.0)
     return project
 
 

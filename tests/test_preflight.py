@@ -34,7 +34,7 @@ from skdeploy.mockrun import run_program
 from skdeploy.preflight import PreflightError, PreflightReport, static_checks
 from skdeploy.settings import load_stack_settings
 from tests.conftest import make_project
-from tests.support import REPO, STACKS
+from tests.support import REPO, STACKS, shift_predictions
 
 STACK = "dev"
 FRAMEWORK = get_framework(DEFAULT_FRAMEWORK_VERSION)
@@ -150,7 +150,9 @@ def test_check_lists_every_problem_of_a_project_in_one_report(
     """Problems of different checks are all listed at once in the human report, exit 1."""
     copy = project(tmp_path)
     tool_env_model(copy / "model" / "model.joblib")
-    edit_handler(copy, "import joblib\n", "import joblib\nimport torch\n")
+    edit_handler(
+        copy, "import skdeploy_wire as wire\n", "import skdeploy_wire as wire\nimport torch\n"
+    )
     (copy / "inference" / "requirements.txt").write_text("numpy==2.0.0\n")
     code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--static"])
     out = capsys.readouterr().out
@@ -341,8 +343,8 @@ def transform_fn(model, body, content_type, accept):
             id="transform_fn-and-predict_fn",
         ),
         pytest.param(
-            "import joblib\n",
-            "import joblib\nimport torch\n",
+            "import skdeploy_wire as wire\n",
+            "import skdeploy_wire as wire\nimport torch\n",
             "inference.py imports 'torch', which the container does not have",
             id="missing-package",
         ),
@@ -373,7 +375,9 @@ def test_model_fn_bound_under_a_top_level_if_counts(tmp_path: Path) -> None:
 def test_an_import_listed_in_requirements_is_allowed_without_isolation(tmp_path: Path) -> None:
     """`import torch` passes once torch is in requirements.txt (networkIsolation false)."""
     copy = project(tmp_path, {"networkIsolation": False})
-    edit_handler(copy, "import joblib\n", "import joblib\nimport torch\n")
+    edit_handler(
+        copy, "import skdeploy_wire as wire\n", "import skdeploy_wire as wire\nimport torch\n"
+    )
     assert "imports 'torch'" in messages(static(copy), "handlers")[0]
     (copy / "inference" / "requirements.txt").write_text("torch==2.3.1  # CPU wheels\n")
     report = static(copy)
@@ -597,13 +601,7 @@ def test_full_check_serves_each_variant_against_its_own_samples(
     samples["targets"] = [t + 1000.0 for t in samples["targets"]]
     (model2 / SAMPLES_FILE).write_text(json.dumps(samples))
     handlers = copy_folder(copy, "inference", "handlers2")
-    source = (handlers / "inference.py").read_text()
-    (handlers / "inference.py").write_text(
-        source.replace(
-            "        return Prediction(predictions)\n",
-            "        return Prediction(predictions + 1000.0)\n",
-        )
-    )
+    shift_predictions(handlers, 1000.0)
     code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--json"])
     captured = capsys.readouterr()
     assert code == cli.EXIT_FAILED

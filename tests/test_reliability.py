@@ -52,7 +52,7 @@ from tests.conftest import (
     running_serve,
     serve_command,
 )
-from tests.support import REPO, load_inference
+from tests.support import REPO, load_inference, load_wire
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="skdeploy serve and RLIMIT_FSIZE need Linux or macOS"
@@ -67,6 +67,7 @@ FAST_FAILURE_SECONDS = 30.0
 
 
 inference = load_inference("inference_under_fuzz")
+wire = load_wire()
 
 
 @cache
@@ -380,20 +381,20 @@ def test_the_bulk_json_reader_never_raises_and_agrees_with_json_loads(
     text = f'{{"instances": {body}}}' if wrapped else body
     if data is not None:
         text = mutated(text, data)
-    threshold, default = inference.BULK_JSON_CHARS, inference.VALUES_PER_LINE
+    threshold, default = wire.BULK_JSON_CHARS, wire.VALUES_PER_LINE
     try:
-        inference.BULK_JSON_CHARS, inference.VALUES_PER_LINE = 0, values_per_line
-        bulk = inference._bulk_json_rows(text)
+        wire.BULK_JSON_CHARS, wire.VALUES_PER_LINE = 0, values_per_line
+        bulk = wire.bulk_json_rows(text)
         forced = inference.input_fn(text, JSON)
     finally:
-        inference.BULK_JSON_CHARS, inference.VALUES_PER_LINE = threshold, default
+        wire.BULK_JSON_CHARS, wire.VALUES_PER_LINE = threshold, default
     general = inference.input_fn(text, JSON)
     event("bulk reader: " + ("gave way" if bulk is None else "read the body"))
     if bulk is None:
         assert type(forced) is type(general)
         return
-    assert isinstance(forced, inference.Batch)
-    if isinstance(general, inference.Batch):
+    assert isinstance(forced, wire.Batch)
+    if isinstance(general, wire.Batch):
         assert forced.data.tobytes() == general.data.tobytes(), text
         assert forced.data.shape == general.data.shape
     else:
@@ -633,7 +634,7 @@ _predict_fn = predict_fn
 
 def predict_fn(data, model):
     """Busy (CPU-bound, as a slow model is) for two minutes when the first value is the marker."""
-    if isinstance(data, Batch) and data.data[0, 0] == {SLOW_MARKER}:
+    if isinstance(data, wire.Batch) and data.data[0, 0] == {SLOW_MARKER}:
         import time
 
         end = time.monotonic() + 120
