@@ -13,7 +13,7 @@ STACK ?= dev
 
 help:
 	@echo "make demo    build, check, serve locally, smoke test and plan the $(STACK) stack"
-	@echo "make test    lint, typecheck and the whole test suite (what CI runs)"
+	@echo "make test    lint (ruff, import layers), typecheck and the whole test suite (what CI runs)"
 	@echo "make model   retrain model/model.joblib in the container-faithful runtime"
 	@echo "make bench   print the benchmark figures"
 	@echo "make fuzz    the pickle inspector's differential fuzz, 20,000 cases (FUZZ_CASES=N)"
@@ -32,6 +32,7 @@ venv: .venv/.synced
 lint: venv
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 typecheck: venv
 	$(RUN) mypy

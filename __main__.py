@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from skdeploy.program import run
+from skdeploy.infra.program import run
 
 run(Path(__file__).resolve().parent)

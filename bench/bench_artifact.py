@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common import REPO, header, verdict
 
-from skdeploy.artifact import build_artifact
+from skdeploy.core.artifact import build_artifact
 
 SIZES_MB = (10, 200)
 #: Timed builds per size, alternating ours and tar; the fastest counts (both sides alike). One

@@ -30,7 +30,7 @@ from common import (
 )
 from loadgen import LoadResult, Request, run_load
 
-from skdeploy.demo import background_endpoint
+from skdeploy.tooling.demo import background_endpoint
 
 CONCURRENCY = (1, 8)
 WARM_UP_SECONDS = 0.3

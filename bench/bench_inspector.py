@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import header, verdict
 
-from skdeploy.pickle_inspect import InspectionLimits
+from skdeploy.core.pickle.inspect import InspectionLimits
 
 TARGET_SECONDS = 60.0
 TARGET_MB = 1024.0
@@ -33,7 +33,7 @@ TARGET_MB = 1024.0
 _PROBE = """
 import json, sys, time
 from pathlib import Path
-from skdeploy.pickle_inspect import PickleInspectionError, inspect_pickle
+from skdeploy.core.pickle.inspect import PickleInspectionError, inspect_pickle
 path = sys.argv[1]
 started = time.perf_counter()
 outcome = "passed"

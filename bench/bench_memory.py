@@ -32,11 +32,12 @@ from common import (
 )
 from loadgen import Request, run_load
 
-from skdeploy import artifact, memory
-from skdeploy.constants import BUILD_DIR
-from skdeploy.demo import background_endpoint
-from skdeploy.preflight import memory_limit
-from skdeploy.settings import load_stack_settings
+from skdeploy.core import artifact
+from skdeploy.core.constants import BUILD_DIR
+from skdeploy.core.preflight import memory_limit
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling import memory
+from skdeploy.tooling.demo import background_endpoint
 
 WARM_UP_REQUESTS = 40
 LOAD_REQUESTS = 3000

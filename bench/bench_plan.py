@@ -1,10 +1,11 @@
 """Benchmark 4: the offline plan per stack (the Pulumi program under mocks, no CLI, no cloud).
 
 In-process, after one warm-up run (pulumi and pulumi-aws imported, the program run once), each
-stack's program is timed under mocks (:func:`skdeploy.mockrun.run_program`) and, where
-``skdeploy.plan`` is present, as the whole plan document (:func:`skdeploy.plan.build_plan`).
-A cold start is reported separately: importing pulumi-aws in a new interpreter, and the whole
-``python -m skdeploy plan --stack dev --json`` command from a new process.
+stack's program is timed under mocks (:func:`skdeploy.tooling.mockrun.run_program`) and, where
+``skdeploy.tooling.plan`` is present, as the whole plan document
+(:func:`skdeploy.tooling.plan.build_plan`). A cold start is reported separately: importing
+pulumi-aws in a new interpreter, and the whole ``python -m skdeploy plan --stack dev --json``
+command from a new process.
 
 Target: a warm plan within 2 s per stack.
 """
@@ -19,7 +20,7 @@ from functools import partial
 
 from common import REPO, header, verdict
 
-from skdeploy.settings import available_stacks
+from skdeploy.core.settings import available_stacks
 
 TARGET_SECONDS = 2.0
 REPEAT = 3
@@ -32,9 +33,9 @@ def timed(function: Callable[[], object]) -> float:
 
 
 def cold_import_seconds() -> float:
-    """Seconds to import skdeploy.mockrun (pulumi, pulumi-aws) in a new interpreter."""
+    """Seconds to import skdeploy.tooling.mockrun (pulumi, pulumi-aws) in a new interpreter."""
     code = (
-        "import time; start = time.perf_counter(); import skdeploy.mockrun; "
+        "import time; start = time.perf_counter(); import skdeploy.tooling.mockrun; "
         "print(time.perf_counter() - start)"
     )
     completed = subprocess.run(
@@ -52,7 +53,7 @@ def cold_command_seconds(stack: str) -> tuple[str, float]:
     if completed.returncode == 0:
         return "python -m skdeploy plan --stack " + stack + " --json", elapsed
     code = (
-        "from pathlib import Path; from skdeploy.mockrun import run_program; "
+        "from pathlib import Path; from skdeploy.tooling.mockrun import run_program; "
         f"run_program(Path({str(REPO)!r}), {stack!r})"
     )
     start = time.perf_counter()
@@ -63,11 +64,11 @@ def cold_command_seconds(stack: str) -> tuple[str, float]:
 def main() -> dict[str, object]:
     header("4. Offline plan per stack (Pulumi program under mocks)")
     import_seconds = cold_import_seconds()
-    from skdeploy.mockrun import run_program
+    from skdeploy.tooling.mockrun import run_program
 
     build_plan: Callable[..., object] | None
     try:
-        from skdeploy.plan import build_plan
+        from skdeploy.tooling.plan import build_plan
     except ImportError:
         build_plan = None
     stacks = available_stacks(REPO)
@@ -100,7 +101,7 @@ def main() -> dict[str, object]:
         )
     what, cold = cold_command_seconds(stacks[0])
     results["cold_command"] = {"command": what, "seconds": cold}
-    print(f"  cold: import skdeploy.mockrun {import_seconds:.2f} s; `{what}` {cold:.2f} s")
+    print(f"  cold: import skdeploy.tooling.mockrun {import_seconds:.2f} s; `{what}` {cold:.2f} s")
     results["targets"] = targets
     return results
 

@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from skdeploy.constants import BUILD_DIR
-from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
-from skdeploy.runtime import ensure_runtime
+from skdeploy.core.constants import BUILD_DIR
+from skdeploy.core.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
+from skdeploy.tooling.runtime import ensure_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "bench"

@@ -242,7 +242,7 @@ CHARSET_NAMES = {
     JSONLINES: ("utf-8", "us-ascii"),
 }
 #: ``GET /execution-parameters`` (:func:`execution_parameters`): the InvokeEndpoint body limit
-#: (6 MiB, ``skdeploy.constants.MAX_PAYLOAD_BYTES``) and CreateTransformJob's default payload.
+#: (6 MiB, ``skdeploy.core.constants.MAX_PAYLOAD_BYTES``) and CreateTransformJob's default payload.
 MAX_PAYLOAD_IN_MB = 6
 #: Several records per request: CSV rows, one per line, are what a batch body is made of.
 BATCH_STRATEGY = "MULTI_RECORD"

@@ -2,7 +2,7 @@
 
 Each rule takes resources as plain mappings and returns :class:`Violation` objects, so the same
 code runs in three places: inside ``pulumi preview --policy-pack policy`` (through the thin
-adapters in ``pack.py``), in the tests against what ``skdeploy.mockrun`` records for every
+adapters in ``pack.py``), in the tests against what ``skdeploy.tooling.mockrun`` records for every
 committed stack, and in the tests against deliberately bad declarations.
 
 A resource is a mapping with
@@ -23,7 +23,8 @@ guards that bucket" are decided in the preview too.
 This module imports nothing outside the standard library on purpose: Pulumi runs a policy pack in
 its own virtualenv (``policy/requirements.txt``), and a pack published to Pulumi Cloud is uploaded
 without the rest of the repository. :data:`WILDCARD_RESOURCE_SIDS` therefore restates
-``skdeploy.iam.WILDCARD_RESOURCE_SIDS``; ``tests/test_policy.py`` fails the moment the two differ.
+``skdeploy.core.iam.WILDCARD_RESOURCE_SIDS``; ``tests/test_policy.py`` fails the moment the two
+differ.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class _Unknown:
 #: The one value adapters use for "not known during this preview".
 UNKNOWN: Final = _Unknown()
 
-#: Statements allowed ``Resource: "*"`` and why. Mirror of skdeploy.iam.WILDCARD_RESOURCE_SIDS
+#: Statements allowed ``Resource: "*"`` and why. Mirror of skdeploy.core.iam.WILDCARD_RESOURCE_SIDS
 #: (kept equal by tests/test_policy.py; see the module docstring for why it is not imported).
 WILDCARD_RESOURCE_SIDS: Final[Mapping[str, str]] = {
     "PullImageAuthorization": "ecr:GetAuthorizationToken has no resource-level permissions",
@@ -426,7 +427,7 @@ def policy_document_problems(document: Any) -> list[str]:
             problems.append(
                 f'{name} allows Resource "*" but its Sid is not one of the justified '
                 f"{', '.join(sorted(WILDCARD_RESOURCE_SIDS))}; name the resources, or add the "
-                "Sid and why to skdeploy.iam.WILDCARD_RESOURCE_SIDS"
+                "Sid and why to skdeploy.core.iam.WILDCARD_RESOURCE_SIDS"
             )
     return problems
 

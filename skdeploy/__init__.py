@@ -1,15 +1,22 @@
 """skdeploy: ship a pretrained scikit-learn model to a SageMaker real-time endpoint with Pulumi.
 
-The public API is re-exported here; modules are one concept each (settings, artifact, image,
-endpoint component, preflight, local runtime, smoke, plan, cli).
+Three layers, each importing only the ones below it (``docs/architecture.md``):
+:mod:`skdeploy.core` (the pure domain: settings, frameworks, artifact, preflight),
+:mod:`skdeploy.infra` (the Pulumi program and its components) and :mod:`skdeploy.tooling` (the
+command line and the tools around the deploy). The public API of the domain is re-exported here;
+the component and the program's settings reader are in :mod:`skdeploy.infra`.
 """
 
-from skdeploy.artifact import Artifact, ArtifactError, build_artifact, build_for_settings
-from skdeploy.frameworks import FRAMEWORKS, Framework, get_framework
-from skdeploy.settings import (
+from skdeploy.core import (
+    FRAMEWORKS,
+    Artifact,
+    ArtifactError,
     EndpointSettings,
+    Framework,
     SettingsError,
-    from_pulumi_config,
+    build_artifact,
+    build_for_settings,
+    get_framework,
     load_stack_settings,
     parse_settings,
 )
@@ -23,7 +30,6 @@ __all__ = [
     "SettingsError",
     "build_artifact",
     "build_for_settings",
-    "from_pulumi_config",
     "get_framework",
     "load_stack_settings",
     "parse_settings",

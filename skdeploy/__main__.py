@@ -2,6 +2,6 @@
 
 import sys
 
-from skdeploy.cli import main
+from skdeploy.tooling.cli import main
 
 sys.exit(main())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skdeploy.mockrun import DeclaredResource
+from skdeploy.tooling.mockrun import DeclaredResource
 
 RENAMES = {
     "memorySizeInMb": "MemorySizeInMB",

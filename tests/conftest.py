@@ -25,11 +25,11 @@ import hypothesis  # noqa: F401 - imported now, not in the summary after a failu
 import pytest
 import yaml
 
-from skdeploy.constants import BUILD_DIR
-from skdeploy.demo import EndpointFailed, RunningEndpoint, background_endpoint
-from skdeploy.demo import serve_command as demo_serve_command
-from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
-from skdeploy.runtime import RuntimeUnavailable, ensure_runtime, runtime_dir
+from skdeploy.core.constants import BUILD_DIR
+from skdeploy.core.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
+from skdeploy.tooling.demo import EndpointFailed, RunningEndpoint, background_endpoint
+from skdeploy.tooling.demo import serve_command as demo_serve_command
+from skdeploy.tooling.runtime import RuntimeUnavailable, ensure_runtime, runtime_dir
 from tests.support import REPO, copy_project
 
 # hypothesis' pytest plugin imports hypothesis lazily while printing the summary; after a failing
@@ -66,7 +66,7 @@ READY_TIMEOUT = 120.0
 
 @dataclass(frozen=True)
 class LocalEndpoint(RunningEndpoint):
-    """A running ``skdeploy serve`` (see :class:`skdeploy.demo.RunningEndpoint`), for tests."""
+    """A running ``skdeploy serve`` (:class:`skdeploy.tooling.demo.RunningEndpoint`), for tests."""
 
     def client(self) -> Any:
         """An unchanged boto3 ``sagemaker-runtime`` client pointed at this endpoint."""
@@ -167,7 +167,7 @@ def local_endpoint(
 def deploy_only_framework(monkeypatch: pytest.MonkeyPatch) -> str:
     """Framework 1.0-1 marked deploy-only ("a made-up reason"), as a framework without a local
     runtime would be: every listed framework runs locally today. Returns its version."""
-    from skdeploy.frameworks import FRAMEWORKS
+    from skdeploy.core.frameworks import FRAMEWORKS
 
     entry = dataclasses.replace(
         FRAMEWORKS["1.0-1"], local_runtime=False, refusal="a made-up reason"

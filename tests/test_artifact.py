@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skdeploy.artifact import ArtifactError, build_artifact
+from skdeploy.core.artifact import ArtifactError, build_artifact
 from tests.support import REPO, copy_project
 
 
@@ -129,7 +129,7 @@ def test_a_failed_write_leaves_no_artifact_behind(tmp_path: Path, monkeypatch) -
     def disk_full(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("skdeploy.artifact.write_archive", disk_full)
+    monkeypatch.setattr("skdeploy.core.artifact.write_archive", disk_full)
     with pytest.raises(OSError, match="No space left"):
         build(project, tmp_path / "build")
     leftovers = [
@@ -154,7 +154,7 @@ def test_a_cache_hit_reads_no_input_again(tmp_path: Path, monkeypatch) -> None:
     def no_reading(_path: Path) -> str:
         raise AssertionError("an unchanged input was read again")
 
-    monkeypatch.setattr("skdeploy.artifact.file_sha256", no_reading)
+    monkeypatch.setattr("skdeploy.core.artifact.file_sha256", no_reading)
     assert build(project, tmp_path / "build") == first
 
 

@@ -26,9 +26,15 @@ from typing import Any
 import pytest
 import yaml
 
-from skdeploy import artifact, cli
-from skdeploy.artifact import ArtifactError, artifact_inputs, build_artifact, build_for_settings
-from skdeploy.settings import load_stack_settings
+from skdeploy.core import artifact
+from skdeploy.core.artifact import (
+    ArtifactError,
+    artifact_inputs,
+    build_artifact,
+    build_for_settings,
+)
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling import cli
 from tests.support import copy_project
 
 GIB = 1 << 30
@@ -343,7 +349,7 @@ def test_a_file_replaced_after_the_check_is_refused(tmp_path: Path, monkeypatch)
         replacement.replace(model)
         return key
 
-    monkeypatch.setattr("skdeploy.artifact.inputs_digest", swap_after_digest)
+    monkeypatch.setattr("skdeploy.core.artifact.inputs_digest", swap_after_digest)
     with pytest.raises(ArtifactError, match="changed"):
         build(project, tmp_path / "build")
     assert no_artifact_left(tmp_path / "build")
@@ -504,7 +510,7 @@ def test_the_pulumi_program_passes_the_project_to_variant_builds(
     tmp_path: Path, monkeypatch
 ) -> None:
     """Even with the preflight check skipped, the program's own builds refuse the variant."""
-    from skdeploy.mockrun import run_program
+    from skdeploy.tooling.mockrun import run_program
 
     project = copy_project(tmp_path / "p")
     outside_model_dir(tmp_path, project)
@@ -513,6 +519,6 @@ def test_the_pulumi_program_passes_the_project_to_variant_builds(
         "staging",
         variants=[{"name": "A", "weight": 1}, {"name": "B", "modelDir": "../outside-model"}],
     )
-    monkeypatch.setattr("skdeploy.program.assert_deployable", lambda _settings: None)
+    monkeypatch.setattr("skdeploy.infra.program.assert_deployable", lambda _settings: None)
     with pytest.raises(ArtifactError, match="outside the project"):
         run_program(project, "staging")

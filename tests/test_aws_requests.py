@@ -11,8 +11,8 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from skdeploy.mockrun import ProgramRun, run_program
-from skdeploy.settings import read_stack_config
+from skdeploy.core.settings import read_stack_config
+from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
 from tests.support import REPO, STACKS, copy_project
 

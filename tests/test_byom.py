@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
-from skdeploy import cli
-from skdeploy.artifact import build_for_settings
-from skdeploy.plan import build_plan, diff_plans
-from skdeploy.settings import load_stack_settings
-from skdeploy.trusted import TRUSTED_TAG
+from skdeploy.core.artifact import build_for_settings
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.core.trusted import TRUSTED_TAG
+from skdeploy.tooling import cli
+from skdeploy.tooling.plan import build_plan, diff_plans
 from tests.conftest import TEST_STACK, make_project, running_serve
 from tests.support import REPO
 
@@ -225,7 +225,7 @@ def test_pulumi_up_refuses_an_untrusted_custom_class(
     trained: Callable[[str], Path], tmp_path: Path
 ) -> None:
     """The program (what pulumi up runs) refuses the model before declaring anything."""
-    from skdeploy.preflight import PreflightError
+    from skdeploy.core.preflight import PreflightError
 
     project = byom_project(tmp_path, trained("custom"))
 

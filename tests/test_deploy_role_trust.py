@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from skdeploy.mockrun import MOCK_ACCOUNT_ID, ProgramRun, run_program
-from skdeploy.settings import read_stack_config
+from skdeploy.core.settings import read_stack_config
+from skdeploy.tooling.mockrun import MOCK_ACCOUNT_ID, ProgramRun, run_program
 from tests.support import REPO, STACKS
 from tests.test_workflows import (
     API_EXTENSION,
@@ -384,8 +384,8 @@ ACCEPTED_FINDINGS: dict[tuple[str, str, str], str] = {
         "RESOURCE_STAR",
         "ec2:CreateNetworkInterface,ec2:CreateNetworkInterfacePermission,ec2:DeleteNetworkInterface",
     ): (
-        "ManageVpcNetworkInterfaces mirrors the execution role (skdeploy/iam.py): the subnets and "
-        "security groups are stack settings and the interfaces get random ids"
+        "ManageVpcNetworkInterfaces mirrors the execution role (skdeploy/core/iam.py): the "
+        "subnets and security groups are stack settings and the interfaces get random ids"
     ),
 }
 

@@ -1,4 +1,4 @@
-"""The front door's Lambda function (``skdeploy/frontdoor/handler.py``), run for real.
+"""The front door's Lambda function (``skdeploy/infra/frontdoor/handler.py``), run for real.
 
 The handler is called as the Lambda runtime calls it, with API Gateway HTTP API events (payload
 format 2.0), and invokes the ``local_endpoint`` fixture (``skdeploy serve`` on 127.0.0.1, the
@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 from botocore.stub import Stubber
 
-from skdeploy import constants
-from skdeploy.frontdoor import handler
+from skdeploy.core import constants
+from skdeploy.infra.frontdoor import handler
 from tests.conftest import LocalEndpoint, make_project, running_serve
 from tests.support import REPO
 
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="skdeploy serve needs Linux or macOS (gunicorn)"
 )
 
-HANDLER_FILE = REPO / "skdeploy" / "frontdoor" / "handler.py"
+HANDLER_FILE = REPO / "skdeploy" / "infra" / "frontdoor" / "handler.py"
 SAMPLES = json.loads((REPO / "model" / "samples.json").read_text())
 TOLERANCE = float(SAMPLES["tolerance"])
 #: Third-party imports the Lambda Python 3.12 runtime provides; anything else breaks the zip.
@@ -191,6 +191,12 @@ def assert_short_502(response: dict[str, Any], reason: str) -> None:
 
 
 # --- Shared facts -------------------------------------------------------------------------------
+
+
+def test_the_variables_the_program_sets_are_the_ones_read_here() -> None:
+    """The function's environment variable names are those of constants (infra/api.py sets them)."""
+    assert handler.ENV_ENDPOINT_NAME == constants.ENV_FRONTDOOR_ENDPOINT_NAME
+    assert handler.ENV_MAX_PAYLOAD_BYTES == constants.ENV_FRONTDOOR_MAX_PAYLOAD_BYTES
 
 
 def test_the_payload_limit_is_the_one_in_constants() -> None:

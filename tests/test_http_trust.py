@@ -1,6 +1,6 @@
 """What the HTTP surfaces do with input nobody should send (issue 13, findings 11, 12 and 13).
 
-- The front door's Lambda handler (``skdeploy/frontdoor/handler.py``) answers every malformed
+- The front door's Lambda handler (``skdeploy/infra/frontdoor/handler.py``) answers every malformed
   event with a 400 JSON error in its usual shape, and never raises.
 - ``inference.py`` refuses a charset it does not know with 415, over real HTTP, and says in the
   README which charsets each content type takes.
@@ -26,8 +26,8 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from skdeploy.constants import MAX_PAYLOAD_BYTES
-from skdeploy.frontdoor import handler
+from skdeploy.core.constants import MAX_PAYLOAD_BYTES
+from skdeploy.infra.frontdoor import handler
 from tests.conftest import LocalEndpoint
 from tests.support import load_inference, load_wire
 from tests.test_frontdoor import LambdaContext, api_event, closed_port_url, set_environment

@@ -31,9 +31,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from skdeploy import cli, local
-from skdeploy.artifact import build_for_settings
-from skdeploy.constants import (
+from skdeploy.core.artifact import build_for_settings
+from skdeploy.core.constants import (
     CONTAINER_CODE_DIR,
     DEFAULT_VARIANT,
     ENV_BASE_DIR,
@@ -43,7 +42,8 @@ from skdeploy.constants import (
     MAX_SERVERLESS_PAYLOAD_BYTES,
     container_environment,
 )
-from skdeploy.settings import load_stack_settings
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling import cli, local
 from tests.conftest import (
     TEST_ENDPOINT_NAME,
     TEST_STACK,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from skdeploy import cli, local, memory
-from skdeploy.preflight import MemoryLimit, PreflightReport
-from skdeploy.settings import load_stack_settings
+from skdeploy.core.preflight import MemoryLimit, PreflightReport
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling import cli, local, memory
 from tests.conftest import make_project, running_serve
 from tests.support import REPO
 

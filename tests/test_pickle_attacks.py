@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from skdeploy.local import ServeError, refuse_unsafe_pickles
-from skdeploy.pickle_inspect import (
+from skdeploy.core.pickle.inspect import (
     InspectionLimits,
     PickleInspectionError,
     PickleLimitExceeded,
     inspect_pickle,
 )
-from skdeploy.settings import load_stack_settings
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling.local import ServeError, refuse_unsafe_pickles
 from tests import pickle_attacks as atk
 from tests.support import REPO, copy_project
 

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from skdeploy.pickle_inspect import PickleInspectionError, inspect_pickle
+from skdeploy.core.pickle.inspect import PickleInspectionError, inspect_pickle
 from tests import pickle_attacks as atk
 from tests.test_pickle_attacks import sandbox_load
 

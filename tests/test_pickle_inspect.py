@@ -32,8 +32,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skdeploy.frameworks import get_framework
-from skdeploy.pickle_inspect import (
+from skdeploy.core.frameworks import get_framework
+from skdeploy.core.pickle.inspect import (
     InspectionLimits,
     PickleInspectionError,
     PickleReport,

@@ -33,9 +33,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
-from skdeploy.pickle_allowlist_gen import DATA_FILE, collect_in, review_spec
-from skdeploy.pickle_inspect import PickleReport, inspect_pickle
-from skdeploy.pickle_policy import allowed_globals, global_refusal
+from skdeploy.core.pickle.inspect import PickleReport, inspect_pickle
+from skdeploy.core.pickle.policy import allowed_globals, global_refusal
+from skdeploy.tooling.pickle_allowlist_gen import DATA_FILE, collect_in, review_spec
 from tests.support import REPO
 
 #: Callables and classes of the allowed libraries that touch files, processes or raw memory,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skdeploy import cli
-from skdeploy.plan import (
+from skdeploy.tooling import cli
+from skdeploy.tooling.plan import (
     PLAN_VERSION,
     Plan,
     PlanDiff,

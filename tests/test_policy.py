@@ -2,9 +2,9 @@
 
 Three layers are exercised, from the inside out:
 
-- the rules in ``policy/rules.py``, on what ``skdeploy.mockrun`` records when the real program
-  runs for each stack, and on copies of those records with one thing broken; the prod rule also
-  on a small program that declares its resources through pulumi-aws's own argument classes, so
+- the rules in ``policy/rules.py``, on what ``skdeploy.tooling.mockrun`` records when the real
+  program runs for each stack, and on copies of those records with one thing broken; the prod rule
+  also on a small program that declares its resources through pulumi-aws's own argument classes, so
   the input names the rules read are the ones the SDK sends;
 - the pulumi_policy adapters in ``policy/pack.py``, called with the SDK's own argument objects
   (``ResourceValidationArgs``, ``StackValidationArgs``, ``PolicyResource``), including values
@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from skdeploy import iam
-from skdeploy.mockrun import ProgramRun, run_program
+from skdeploy.core import iam
+from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests.support import REPO, STACKS
 
 POLICY_DIR = REPO / "policy"
@@ -141,7 +141,7 @@ def test_the_prod_rule_really_checks_the_committed_prod_stack(
 
 
 def test_wildcard_sids_mirror_skdeploy_iam() -> None:
-    """The pack's justified ``Resource: "*"`` Sids are exactly skdeploy.iam's, reasons included."""
+    """The pack's justified ``Resource: "*"`` Sids are exactly core.iam's, reasons included."""
     assert dict(rules.WILDCARD_RESOURCE_SIDS) == iam.WILDCARD_RESOURCE_SIDS
 
 

@@ -27,12 +27,12 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skdeploy import cli, mockrun
-from skdeploy.constants import MAX_PAYLOAD_BYTES, MAX_SERVERLESS_PAYLOAD_BYTES, SAMPLES_FILE
-from skdeploy.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
-from skdeploy.mockrun import run_program
-from skdeploy.preflight import PreflightError, PreflightReport, static_checks
-from skdeploy.settings import load_stack_settings
+from skdeploy.core.constants import MAX_PAYLOAD_BYTES, MAX_SERVERLESS_PAYLOAD_BYTES, SAMPLES_FILE
+from skdeploy.core.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
+from skdeploy.core.preflight import PreflightError, PreflightReport, static_checks
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling import cli, mockrun
+from skdeploy.tooling.mockrun import run_program
 from tests.conftest import make_project
 from tests.support import REPO, STACKS, shift_predictions
 

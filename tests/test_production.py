@@ -15,15 +15,15 @@ import yaml
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from skdeploy.endpoint import EndpointReplacementRefused, SecondEndpointRefused, alarm_names
-from skdeploy.mockrun import ProgramRun, run_program
-from skdeploy.scaling import (
+from skdeploy.core.settings import SettingsError, load_stack_settings, read_stack_config
+from skdeploy.infra.endpoint import EndpointReplacementRefused, SecondEndpointRefused, alarm_names
+from skdeploy.infra.scaling import (
     SCALABLE_DIMENSION,
     ScalingTargetGuardProvider,
     deregister_scaling_target,
     scaling_resource_id,
 )
-from skdeploy.settings import SettingsError, load_stack_settings, read_stack_config
+from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
 from tests.support import REPO, copy_project
 
@@ -226,8 +226,8 @@ def test_switching_to_serverless_is_refused_without_the_opt_in(tmp_path: Path) -
 LIBRARY_PROGRAM = """
 from pathlib import Path
 
-from skdeploy.endpoint import SklearnEndpoint
-from skdeploy.settings import from_pulumi_config
+from skdeploy.infra.endpoint import SklearnEndpoint
+from skdeploy.infra.config import from_pulumi_config
 
 settings = from_pulumi_config(Path({project!r}))
 SklearnEndpoint("mine", settings)  # a user's own program: it exports nothing itself
@@ -614,8 +614,8 @@ def test_bad_variants_are_refused(tmp_path: Path, raw: dict[str, object], fragme
 
 def test_preflight_checks_every_variant(tmp_path: Path) -> None:
     """A challenger lacking model_fn, or whose pickle runs a shell, is refused by name."""
-    from skdeploy.preflight import static_checks
-    from skdeploy.settings import parse_settings
+    from skdeploy.core.preflight import static_checks
+    from skdeploy.core.settings import parse_settings
 
     project = two_models(tmp_path)
     (project / "challenger-code").mkdir()

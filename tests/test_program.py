@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from skdeploy.artifact import build_for_settings
-from skdeploy.constants import (
+from skdeploy.core.artifact import build_for_settings
+from skdeploy.core.constants import (
     COMPONENT_TYPE,
     DEFAULT_VARIANT,
     STACK_OUTPUTS,
     artifact_key,
     container_environment,
 )
-from skdeploy.mockrun import MOCK_ACCOUNT_ID, ProgramRun, run_program
-from skdeploy.settings import load_stack_settings, read_stack_config
+from skdeploy.core.settings import load_stack_settings, read_stack_config
+from skdeploy.tooling.mockrun import MOCK_ACCOUNT_ID, ProgramRun, run_program
 from tests.support import REPO, STACKS, copy_project
 
 BUCKET = "aws:s3/bucket:Bucket"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from skdeploy.constants import STACK_OUTPUTS
-from skdeploy.settings import SETTINGS
+from skdeploy.core.constants import STACK_OUTPUTS
+from skdeploy.core.settings import SETTINGS
 from tests.support import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def settings_table() -> str:
-    """The settings table as the README must show it, written from skdeploy.settings.SETTINGS."""
+    """The settings table as the README must show it, written from core.settings.SETTINGS."""
     rows = [f"| `{s.key}` | {s.type} | {s.default} | {s.rule} |" for s in SETTINGS]
     return "\n".join(["| key | type | default | rule |", "|---|---|---|---|", *rows])
 

@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from skdeploy.artifact import build_artifact
-from skdeploy.constants import ENV_TIMEOUT
+from skdeploy.core.artifact import build_artifact
+from skdeploy.core.constants import ENV_TIMEOUT
 from tests.conftest import (
     TEST_ENDPOINT_NAME,
     LocalEndpoint,
@@ -742,7 +742,7 @@ def test_clients_that_disconnect_mid_body_leave_the_endpoint_healthy(
 FULL_DISK_SCRIPT = """
 import resource, signal, sys
 from pathlib import Path
-from skdeploy.artifact import build_artifact
+from skdeploy.core.artifact import build_artifact
 
 model_dir, inference_dir, build_dir, limit = sys.argv[1:]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the process

@@ -1,7 +1,7 @@
 """Every framework version with a local runtime builds, holds the table's pins, and serves.
 
-For each framework in :data:`skdeploy.frameworks.FRAMEWORKS` whose ``local_runtime`` is true, the
-runtime virtualenv is built (or reused) under the repository's ``build/``, its interpreter is
+For each framework in :data:`skdeploy.core.frameworks.FRAMEWORKS` whose ``local_runtime`` is true,
+the runtime virtualenv is built (or reused) under the repository's ``build/``, its interpreter is
 asked which versions it has installed, and a model trained by ``model/train.py`` in that very
 runtime goes through the command line as a user's would: ``skdeploy check`` (which serves it and
 predicts ``samples.json``), ``skdeploy serve`` and ``skdeploy smoke`` against it.
@@ -27,16 +27,16 @@ from pathlib import Path
 
 import pytest
 
-from skdeploy import cli
-from skdeploy.constants import BUILD_DIR
-from skdeploy.frameworks import (
+from skdeploy.core.constants import BUILD_DIR
+from skdeploy.core.frameworks import (
     DEFAULT_FRAMEWORK_VERSION,
     FRAMEWORKS,
     Framework,
     SourcePatch,
     get_framework,
 )
-from skdeploy.runtime import (
+from skdeploy.tooling import cli
+from skdeploy.tooling.runtime import (
     PROBE_MODULES,
     RuntimeBroken,
     RuntimeUnavailable,

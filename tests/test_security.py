@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from skdeploy.settings import SETTINGS
+from skdeploy.core.settings import SETTINGS
 from tests.support import REPO
 
 #: What bandit scans: everything skdeploy runs or ships (the handlers go into model.tar.gz).

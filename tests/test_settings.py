@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skdeploy.settings import (
+from skdeploy.core.settings import (
     SECRET,
     SETTINGS,
     SettingsError,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from skdeploy import settings as settings_module
-from skdeploy.pickle_inspect import InspectionLimits
-from skdeploy.settings import SETTINGS, SettingsError, load_stack_settings
+from skdeploy.core import settings as settings_module
+from skdeploy.core.pickle.inspect import InspectionLimits
+from skdeploy.core.settings import SETTINGS, SettingsError, load_stack_settings
 from tests.support import REPO, copy_project
 from tests.test_settings import documented_defaults
 
@@ -154,7 +154,7 @@ config:
 LOAD_BOUNDED = """
 import sys
 from pathlib import Path
-from skdeploy.settings import SettingsError, load_stack_settings
+from skdeploy.core.settings import SettingsError, load_stack_settings
 try:
     load_stack_settings(Path(sys.argv[1]), sys.argv[2])
 except SettingsError as exc:

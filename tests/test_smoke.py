@@ -38,9 +38,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from skdeploy import cli, smoke
-from skdeploy.cli import build_parser, main
-from skdeploy.constants import (
+from skdeploy.core.constants import (
     CONTENT_JSON,
     DEFAULT_VARIANT,
     OUTPUT_ENDPOINT_CONFIG_NAME,
@@ -48,7 +46,9 @@ from skdeploy.constants import (
     OUTPUT_REGION,
     SAMPLES_FILE,
 )
-from skdeploy.settings import load_stack_settings
+from skdeploy.core.settings import load_stack_settings
+from skdeploy.tooling import cli, smoke
+from skdeploy.tooling.cli import build_parser, main
 from tests.conftest import LocalEndpoint, make_variant_project
 from tests.support import REPO
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from skdeploy.constants import WIRE_MODULE
-from skdeploy.trusted import module_name_problem
+from skdeploy.core.constants import WIRE_MODULE
+from skdeploy.core.trusted import module_name_problem
 from tests.support import INFERENCE_PATH, WIRE_PATH, load_inference, load_wire
 
 wire = load_wire()

@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 import yaml
 
-from skdeploy.artifact import build_for_settings
-from skdeploy.constants import OUTPUT_ARTIFACT_SHA256
-from skdeploy.frameworks import FRAMEWORKS
-from skdeploy.mockrun import MOCK_ACCOUNT_ID, DeclaredResource, ProgramRun, run_program
-from skdeploy.scaling import SCALABLE_DIMENSION, SERVICE_NAMESPACE, ScalingTargetGuardProvider
-from skdeploy.settings import load_stack_settings, read_stack_config
+from skdeploy.core.artifact import build_for_settings
+from skdeploy.core.constants import OUTPUT_ARTIFACT_SHA256
+from skdeploy.core.frameworks import FRAMEWORKS
+from skdeploy.core.settings import load_stack_settings, read_stack_config
+from skdeploy.infra.scaling import SCALABLE_DIMENSION, SERVICE_NAMESPACE, ScalingTargetGuardProvider
+from skdeploy.tooling.mockrun import MOCK_ACCOUNT_ID, DeclaredResource, ProgramRun, run_program
 from tests.support import REPO, STACKS
 
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -57,7 +57,7 @@ JUSTIFIED_WILDCARD_SIDS = frozenset(
         "DescribeLogGroupsHasNoResourceLevelPermissions",
         "AlarmCallsThatNameNoAlarm",
         # permissions-boundary-policy.json: what the execution role itself names "*" for
-        # (skdeploy/iam.py, WILDCARD_RESOURCE_SIDS), which the boundary must leave it.
+        # (skdeploy/core/iam.py, WILDCARD_RESOURCE_SIDS), which the boundary must leave it.
         "PullImageAuthorization",
         "PutSageMakerMetrics",
         "ManageVpcNetworkInterfaces",
@@ -769,7 +769,7 @@ BUCKET_ENCRYPTION = (
 )
 SCALING_GUARD = f"{ScalingTargetGuardProvider.__module__}.{ScalingTargetGuardProvider.__qualname__}"
 
-# The HTTPS front door (skdeploy/api.py, `skdeploy:api`). Read in a stored copy of
+# The HTTPS front door (skdeploy/infra/api.py, `skdeploy:api`). Read in a stored copy of
 # terraform-provider-aws (internal/service/lambda, internal/service/apigatewayv2), not pinned to
 # the commit that pulumi-aws 7.51.1 bridges.
 
@@ -825,7 +825,8 @@ APIGATEWAY_ONE = ("apigateway:GET", "apigateway:PATCH", "apigateway:DELETE")
 #: The Api itself can be tagged, and the reference lists aws:ResourceTag/${TagKey} for its resource
 #: type (/apis/${ApiId}) and for DELETE and PATCH on it: the api extension lets the role update and
 #: delete only an API that carries the project tag every skdeploy resource gets
-#: (skdeploy/endpoint.py, resource_tags). The context is the API's own tag; reads are not scoped.
+#: (skdeploy/infra/endpoint.py, resource_tags). The context is the API's own tag; reads are not
+#: scoped.
 APIGATEWAY_API_CHANGES = ("apigateway:PATCH", "apigateway:DELETE")
 PROJECT_TAG = "skdeploy:project"
 #: The Api and the Stage are created with their tags. Creating a stage with tags is also
@@ -890,7 +891,8 @@ def apigateway_tag_needs(resource: DeclaredResource, arn: str, collection: str) 
 
 
 def front_door_needs(resource: DeclaredResource) -> list[Need]:
-    """The (action, ARN, context) triples for the types of skdeploy/api.py (Lambda, API GW v2)."""
+    """The (action, ARN, context) triples for the types of skdeploy/infra/api.py (Lambda, API GW
+    v2)."""
     kind = resource.type
     inputs = resource.inputs
     region, account = region_and_account(resource)
@@ -1084,7 +1086,7 @@ def needs_of(resource: DeclaredResource, run: ProgramRun) -> list[Need]:
     ):
         # The ScalingTargetGuard runs in the program's process with the deploying credentials:
         # its update deregisters the variant's scalable target; create, diff and delete call
-        # nothing (skdeploy/scaling.py).
+        # nothing (skdeploy/infra/scaling.py).
         _, account = region_and_account(resource)
         target = scalable_target_arn(inputs["region"], account, inputs["resource_id"])
         scope = scaling_scope(SERVICE_NAMESPACE, SCALABLE_DIMENSION)
@@ -1145,7 +1147,7 @@ def optional_needs() -> list[Need]:
     return needs_for(run)
 
 
-#: `skdeploy:api` as skdeploy/settings.py reads it (auth defaults to iam).
+#: `skdeploy:api` as skdeploy/core/settings.py reads it (auth defaults to iam).
 API_SETTINGS: dict[str, object] = {"skdeploy:api": {"throttle": {"rate": 50, "burst": 100}}}
 
 

@@ -1,0 +1,18 @@
+"""The subcommands, in the order ``skdeploy --help`` lists them, each contributed by its module.
+
+Each module exposes ``register(subparsers)``, which adds its parser and sets ``handler`` to a
+function ``(argparse.Namespace) -> int`` returning the exit code.
+"""
+
+from __future__ import annotations
+
+from skdeploy.tooling import build, demo, local, plan, smoke
+from skdeploy.tooling.common import Registrar
+
+REGISTRARS: list[Registrar] = [
+    build.register,
+    local.register,
+    smoke.register,
+    demo.register,
+    plan.register,
+]
