@@ -314,17 +314,34 @@ def test_a_trusted_module_that_does_not_ship_is_an_error(
     assert any("loose does not ship" in m for m in errors), errors
 
 
-@pytest.mark.parametrize("name", ["os", "sklearn", "numpy.linalg", "inference", "1bad", ""])
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("os", "only the user's own modules"),
+        ("sklearn", "only the user's own modules"),
+        ("numpy.linalg", "only the user's own modules"),
+        ("inference", "only the user's own modules"),
+        ("skdeploy_wire", "only the user's own modules"),
+        ("dateutil", "only the user's own modules"),  # pandas needs the container's
+        ("jinja2.sandbox", "only the user's own modules"),
+        ("1bad", "not a dotted Python module name"),
+        ("", "must be a module name"),
+    ],
+)
 def test_trusting_the_standard_library_or_the_container_is_a_settings_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, why: str
 ) -> None:
-    """Only the user's own modules can be trusted: the setting names the offending value."""
+    """Only the user's own modules can be trusted, even when a file of that name ships in code/
+    (it would shadow the container's own module): the setting names the value and why."""
     project = make_project(tmp_path / "project", config={"skdeploy:trustedModules": [name]})
+    shipped = project / "inference" / f"{name}.py"
+    if name.isidentifier() and not shipped.exists():
+        shipped.write_text("class Thing:\n    pass\n")
 
     report = check_json(capsys, project, "--static")
 
-    assert report["exit_code"] == cli.EXIT_CANNOT_RUN or report["exit_code"] == 1
-    assert any("trustedModules" in m for m in messages(report, "error")), report
+    assert report["exit_code"] == 1
+    assert any("trustedModules" in m and why in m for m in messages(report, "error")), report
 
 
 def test_a_package_module_s_own_imports_are_checked_against_the_container(

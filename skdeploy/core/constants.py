@@ -134,3 +134,32 @@ STACK_OUTPUTS: Final = (
 PROJECT_NAME: Final = "skdeploy"
 CONFIG_NAMESPACE: Final = "skdeploy"
 COMPONENT_TYPE: Final = "skdeploy:index:SklearnEndpoint"
+
+
+#: Top-level modules the container has besides the standard library (its pinned packages and
+#: what they bring), by import name.
+CONTAINER_MODULES: Final = frozenset(
+    {
+        "numpy",
+        "scipy",
+        "pandas",
+        "sklearn",
+        "joblib",
+        "threadpoolctl",
+        "dateutil",
+        "pytz",
+        "six",
+        "flask",
+        "werkzeug",
+        "jinja2",
+        "markupsafe",
+        "itsdangerous",
+        "click",
+        "gunicorn",
+        "gevent",
+        "google",
+        "sagemaker_containers",
+        "boto3",
+        "botocore",
+    }
+)

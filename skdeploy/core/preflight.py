@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from skdeploy.core.artifact import ArtifactError, artifact_inputs, handler_files
 from skdeploy.core.constants import (
+    CONTAINER_MODULES,
     MAX_PAYLOAD_BYTES,
     MAX_SERVERLESS_PAYLOAD_BYTES,
     PROGRAM,
@@ -65,34 +66,6 @@ MEMORY_BUDGET = 0.7
 #: data file the handler reads itself: a warning, not a refusal.
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle", ".sav")
 _COMPRESSED_SUFFIXES = (".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4")
-
-#: Top-level modules the container has besides the standard library (its pinned packages and
-#: what they bring), by import name.
-CONTAINER_MODULES = frozenset(
-    {
-        "numpy",
-        "scipy",
-        "pandas",
-        "sklearn",
-        "joblib",
-        "threadpoolctl",
-        "dateutil",
-        "pytz",
-        "six",
-        "flask",
-        "werkzeug",
-        "jinja2",
-        "markupsafe",
-        "itsdangerous",
-        "click",
-        "gunicorn",
-        "gevent",
-        "google",
-        "sagemaker_containers",
-        "boto3",
-        "botocore",
-    }
-)
 
 #: The framework table's scientific pins (canonical distribution names): listing one again in
 #: requirements.txt is at best useless.

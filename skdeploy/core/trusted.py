@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skdeploy.core.constants import PACKAGE_INIT, PROGRAM, WIRE_MODULE
+from skdeploy.core.constants import CONTAINER_MODULES, PACKAGE_INIT, PROGRAM, WIRE_MODULE
 
 __all__ = [
     "PROTECTED_MODULES",
@@ -46,24 +46,9 @@ TRUSTED_TAG = "skdeploy:trusted-modules"
 #: decides, and what the container itself imports (a module of that name in ``code/`` would
 #: shadow it), with the handler module and the wire format it imports. The standard library's
 #: names are added from the running interpreter.
-PROTECTED_MODULES = frozenset(
+PROTECTED_MODULES = CONTAINER_MODULES | frozenset(
     {
-        "sklearn",
-        "numpy",
-        "scipy",
-        "pandas",
-        "joblib",
-        "threadpoolctl",
-        "sagemaker_containers",
         "sagemaker_sklearn_container",
-        "flask",
-        "werkzeug",
-        "gunicorn",
-        "gevent",
-        "boto3",
-        "botocore",
-        "google",
-        "six",
         "skdeploy",
         "__main__",
         "builtins",
