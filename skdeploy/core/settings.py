@@ -782,7 +782,18 @@ def parse_settings(
         trusted_modules=trusted_modules,
         probabilities=bool(probabilities),
         csv_header=str(csv_header),
-        **production,
+        serverless=production.serverless,
+        autoscaling=production.autoscaling,
+        deployment=production.deployment,
+        data_capture=production.data_capture,
+        kms_key_arn=production.kms_key_arn,
+        vpc=production.vpc,
+        startup_health_check_timeout_seconds=production.startup_health_check_timeout_seconds,
+        model_download_timeout_seconds=production.model_download_timeout_seconds,
+        log_retention_days=production.log_retention_days,
+        protect=production.protect,
+        allow_endpoint_replacement=production.allow_endpoint_replacement,
+        api=production.api,
     )
 
 
@@ -990,9 +1001,27 @@ def _as_str_list(value: object) -> tuple[str, ...] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Production:
+    """The production keys of a stack, as :func:`_production` parsed them (typed for mypy)."""
+
+    serverless: ServerlessSettings | None
+    autoscaling: AutoscalingSettings | None
+    deployment: DeploymentSettings | None
+    data_capture: DataCaptureSettings | None
+    kms_key_arn: str | None
+    vpc: VpcSettings | None
+    startup_health_check_timeout_seconds: int | None
+    model_download_timeout_seconds: int | None
+    log_retention_days: int
+    protect: bool
+    allow_endpoint_replacement: bool
+    api: ApiSettings | None
+
+
 def _production(
     problems: _Problems, get: Callable[..., object], *, network_isolation: bool
-) -> dict[str, Any]:
+) -> _Production:
     """The production keys (serverless, autoscaling, guardrails, capture, security, ...)."""
     serverless = _map(
         problems,
@@ -1179,15 +1208,15 @@ def _production(
                 "traffic shifting need instance capacity",
             )
 
-    return {
-        "serverless": None
+    return _Production(
+        serverless=None
         if serverless is None
         else ServerlessSettings(
             serverless["memoryMb"],
             serverless["maxConcurrency"],
             serverless["provisionedConcurrency"],
         ),
-        "autoscaling": None
+        autoscaling=None
         if autoscaling is None or autoscaling["min"] is None or autoscaling["max"] is None
         else AutoscalingSettings(
             autoscaling["min"],
@@ -1196,7 +1225,7 @@ def _production(
             autoscaling["scaleInCooldown"],
             autoscaling["scaleOutCooldown"],
         ),
-        "deployment": None
+        deployment=None
         if deployment is None
         else DeploymentSettings(
             deployment["strategy"],
@@ -1209,7 +1238,7 @@ def _production(
             deployment["latencyThresholdMs"],
             deployment["alarmTopicArn"],
         ),
-        "data_capture": None
+        data_capture=None
         if capture is None
         else DataCaptureSettings(
             capture["samplingPercent"],
@@ -1217,15 +1246,15 @@ def _production(
             capture["captureContent"],
             capture["bucket"],
         ),
-        "kms_key_arn": kms_raw if isinstance(kms_raw, str) else None,
-        "vpc": None if vpc is None else VpcSettings(vpc["subnetIds"], vpc["securityGroupIds"]),
-        "startup_health_check_timeout_seconds": timeouts["startupHealthCheckTimeoutSeconds"],
-        "model_download_timeout_seconds": timeouts["modelDownloadTimeoutSeconds"],
-        "log_retention_days": retention if retention is not None else 30,
-        "protect": flags["protect"],
-        "allow_endpoint_replacement": flags["allowEndpointReplacement"],
-        "api": api_settings,
-    }
+        kms_key_arn=kms_raw if isinstance(kms_raw, str) else None,
+        vpc=None if vpc is None else VpcSettings(vpc["subnetIds"], vpc["securityGroupIds"]),
+        startup_health_check_timeout_seconds=timeouts["startupHealthCheckTimeoutSeconds"],
+        model_download_timeout_seconds=timeouts["modelDownloadTimeoutSeconds"],
+        log_retention_days=retention if retention is not None else 30,
+        protect=flags["protect"],
+        allow_endpoint_replacement=flags["allowEndpointReplacement"],
+        api=api_settings,
+    )
 
 
 def _variant(
