@@ -254,6 +254,9 @@ def _pickle_naming(module: str, name: str) -> bytes:
         ("import os\nclass Thing:\n    pass\ndef f():\n    global Thing\n", "Thing"),
         ("class Thing:\n    pass\ntry:\n    pass\nexcept Exception as Thing:\n    pass\n", "Thing"),
         ("class Thing:\n    pass\nfrom os import *\n", "Thing"),  # a star import
+        # A decorator may return anything in place of the class:
+        ("import os\n@(lambda c: os.system)\nclass Thing:\n    pass\n", "Thing"),
+        ("import functools\n@functools.lru_cache\nclass Thing:\n    pass\n", "Thing"),
         ("import os\nclass Thing:\n    pass\nglobals()['Thing'] = os.system\n", "Thing"),
         (
             "import sys, os\nclass Thing:\n    pass\n"
@@ -287,7 +290,9 @@ def test_a_trusted_class_passes_the_inspector(
     project = make_project(
         tmp_path / "project", config={"skdeploy:trustedModules": ["my_features"]}
     )
-    (project / "inference" / "my_features.py").write_text("class Ok:\n    pass\n")
+    (project / "inference" / "my_features.py").write_text(
+        "from dataclasses import dataclass\n@dataclass\nclass Ok:\n    pass\n"
+    )
     (project / "model" / "model.joblib").write_bytes(_pickle_naming("my_features", "Ok"))
 
     report = check_json(capsys, project, "--static")

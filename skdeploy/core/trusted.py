@@ -207,14 +207,30 @@ def dynamic_binding(tree: ast.Module) -> str | None:
     return None
 
 
+#: Class decorators known to return the class they are given; any other decorator may bind the
+#: name to something else (``@(lambda c: os.system)``), so its class is not admitted.
+_CLASS_PRESERVING_DECORATORS = frozenset({"dataclass", "dataclasses.dataclass"})
+
+
+def _keeps_the_class(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return ast.unparse(target) in _CLASS_PRESERVING_DECORATORS
+
+
 def top_level_classes(tree: ast.Module) -> frozenset[str]:
     """Names bound by ``class`` statements in the module body, and by nothing else.
 
-    A class inside a branch or a function, or a name that some other statement may rebind
-    (``Foo = os.system`` after ``class Foo``, or ``global Foo`` in a function), is not one.
+    A class inside a branch or a function, a name that some other statement may rebind
+    (``Foo = os.system`` after ``class Foo``, or ``global Foo`` in a function), or a class under
+    a decorator other than ``dataclass`` (which may return anything) is not one.
     """
     classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    return frozenset(classes - _module_scope_bindings(tree))
+    decorated = {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and not all(map(_keeps_the_class, node.decorator_list))
+    }
+    return frozenset(classes - decorated - _module_scope_bindings(tree))
 
 
 def resolve_trusted(
