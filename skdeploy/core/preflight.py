@@ -185,19 +185,20 @@ def shipped_code(inference_dir: Path, project_dir: Path) -> list[str]:
 
 
 def trusted_classes(
-    settings: EndpointSettings, inference_dir: Path
+    settings: EndpointSettings, inference_dir: Path, shipped: list[str] | None = None
 ) -> tuple[TrustedClasses, list[str]]:
     """The classes ``trustedModules`` admits for the model served with ``inference_dir``.
 
-    A trusted module must ship with that model's handlers; the second value lists the modules
-    that do not (or do not parse), as problems.
+    A trusted module must ship with that model's handlers (``shipped``: what ships from them,
+    listed here when not given); the second value lists the modules that do not (or do not
+    parse), as problems.
     """
     if not settings.trusted_modules:
         return TrustedClasses(), []
     return resolve_trusted(
         inference_dir,
         settings.trusted_modules,
-        shipped_code(inference_dir, settings.project_dir),
+        shipped_code(inference_dir, settings.project_dir) if shipped is None else shipped,
         python=_python_minor(settings.framework),
     )
 
@@ -226,8 +227,8 @@ def check_pickles(settings: EndpointSettings, report: PreflightReport) -> None:
     report.checks_run.append("pickle")
     seen: set[Path] = set()
     for variant in settings.served_variants:
-        trusted, _ = trusted_classes(settings, variant.inference_dir)
         shipped = shipped_code(variant.inference_dir, settings.project_dir)
+        trusted, _ = trusted_classes(settings, variant.inference_dir, shipped)
         for file_name in variant.model_files:
             path = variant.model_dir / file_name
             if path not in seen:

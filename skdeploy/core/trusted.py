@@ -86,9 +86,6 @@ class TrustedClasses:
     classes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return bool(self.classes)
-
     def summary(self) -> list[str]:
         """One line per module: its file and the classes it admits."""
         return [
