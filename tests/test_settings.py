@@ -56,6 +56,7 @@ BAD_VALUES = [
     ({"instanceCount": "two"}, "instanceCount", "from 1 to 100"),
     ({"instanceCount": True}, "instanceCount", "from 1 to 100"),
     ({"frameworkVersion": "9.9-9"}, "frameworkVersion", "supported: 0.23-1, 1.0-1, 1.2-1, 1.4-2"),
+    ({"frameworkVersion": ["1.2-1"]}, "frameworkVersion", "supported: 0.23-1"),
     ({"endpointName": "bad_name!"}, "endpointName", "letters, digits or hyphens"),
     ({"endpointName": "x" * 64}, "endpointName", "1-63"),
     ({"endpointName": "a" + "-" * 80 + "b"}, "endpointName", "1-63"),
