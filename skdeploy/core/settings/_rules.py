@@ -8,11 +8,12 @@ and default of a key cannot drift from the enforced ones.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from skdeploy.core.settings._coerce import as_bool, as_int, as_object
+from skdeploy.core.settings._coerce import as_bool, as_int, as_object, as_str
 from skdeploy.core.settings.errors import Problems
 
 T = TypeVar("T")
@@ -43,6 +44,11 @@ def whole(default: int | None, low: int, high: int, error: str = "") -> Rule[int
     return Rule(
         default, as_int, lambda v: low <= v <= high, error or f"a whole number {low}-{high}"
     )
+
+
+def matching(pattern: re.Pattern[str], error: str) -> Rule[str]:
+    """An optional string the pattern must match."""
+    return Rule(None, as_str, lambda v: bool(pattern.match(v)), error)
 
 
 def flag(default: bool) -> Rule[bool]:
@@ -155,6 +161,34 @@ def parse_map(
     return parsed if valid else None
 
 
-def member_map(members: tuple[Member, ...]) -> Mapping[str, Member]:
-    """Members by name, for the parser's cross-member rules."""
-    return {m.name: m for m in members}
+def member_problems(
+    value: object, members: tuple[Member, ...], renamed: Mapping[str, str] | None = None
+) -> list[str]:
+    """Where a value object's fields break its members' rules.
+
+    A member's field is its name in snake_case (``maxConcurrency``: ``max_concurrency``) unless
+    ``renamed`` says otherwise; members without a field are skipped. A field left None is fine
+    when its member is optional (no default).
+    """
+    problems: list[str] = []
+    for member in members:
+        field = (renamed or {}).get(member.name) or re.sub(r"(?<!^)([A-Z])", r"_\1", member.name)
+        field = field.lower()
+        if not hasattr(value, field):
+            continue
+        field_value = getattr(value, field)
+        if field_value is None and member.rule.default is None:
+            continue
+        try:
+            good = field_value is not None and member.rule.ok(field_value)
+        except TypeError:  # a value of the wrong type (a string where a number goes, ...)
+            good = False
+        if not good:
+            problems.append(f"{member.name} = {field_value!r}: {member.rule.error}")
+    return problems
+
+
+def refuse_invalid(what: str, problems: list[str]) -> None:
+    """Raise one :class:`ValueError` naming every problem of a value object, if any."""
+    if problems:
+        raise ValueError(f"invalid {what}: " + "; ".join(problems))

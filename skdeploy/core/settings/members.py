@@ -6,7 +6,6 @@ settings table and the parser (:mod:`.production`, :mod:`.variants`) checks maps
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -26,7 +25,7 @@ from skdeploy.core.settings._patterns import (
     PREFIX_PATTERN,
     SNS_TOPIC_PATTERN,
 )
-from skdeploy.core.settings._rules import Member, Rule, spoken, whole
+from skdeploy.core.settings._rules import Member, Rule, matching, spoken, whole
 
 DEFAULT_MODEL_DIR: Final = "model"
 DEFAULT_INFERENCE_DIR: Final = "inference"
@@ -44,11 +43,6 @@ PICKLE_LIMIT_CEILINGS: Final[Mapping[str, int]] = MappingProxyType(
         "max_nesting": 10_000,
     }
 )
-
-
-def matching(pattern: re.Pattern[str], error: str) -> Rule[str]:
-    """An optional string the pattern must match."""
-    return Rule(None, as_str, lambda v: bool(pattern.match(v)), error)
 
 
 SERVERLESS: Final = (

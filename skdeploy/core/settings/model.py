@@ -1,7 +1,10 @@
 """What a stack's settings become: frozen, validated plain values, no Pulumi types.
 
-The parser (:mod:`.parse`) builds these once per stack; the program, the component, the local
-server and the smoke test all read the same objects.
+The parser (:mod:`.parse`) builds these once per stack, after it has collected every problem;
+the program, the component, the local server and the smoke test all read the same objects. The
+parts (autoscaling, deployment, variants, ...) check their fields against the schema's members
+when built, so one made elsewhere (a test, ``dataclasses.replace``) cannot hold a value the
+parser would refuse: a :class:`ValueError` lists every problem.
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ from skdeploy.core.constants import (
 )
 from skdeploy.core.frameworks import FRAMEWORKS, Framework
 from skdeploy.core.pickle.inspect import InspectionLimits
+from skdeploy.core.settings._rules import member_problems, refuse_invalid
+from skdeploy.core.settings.members import (
+    API,
+    AUTOSCALING,
+    DATA_CAPTURE,
+    DEPLOYMENT,
+    SERVERLESS,
+    THROTTLE,
+    VARIANT,
+    VPC,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,13 @@ class ServerlessSettings:
     memory_mb: int = 2048
     max_concurrency: int = 5
     provisioned_concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        problems = member_problems(self, SERVERLESS)
+        provisioned = self.provisioned_concurrency
+        if provisioned is not None and not problems and provisioned > self.max_concurrency:
+            problems.append("provisionedConcurrency must not exceed maxConcurrency")
+        refuse_invalid("serverless", problems)
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,12 @@ class AutoscalingSettings:
     target_invocations_per_instance: float = 100.0
     scale_in_cooldown: int = 300
     scale_out_cooldown: int = 60
+
+    def __post_init__(self) -> None:
+        problems = member_problems(self, AUTOSCALING)
+        if not problems and self.min > self.max:
+            problems.append("min must not exceed max")
+        refuse_invalid("autoscaling", problems)
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,9 @@ class DeploymentSettings:
     latency_threshold_ms: int = 1000
     alarm_topic_arn: str | None = None
 
+    def __post_init__(self) -> None:
+        refuse_invalid("deployment", member_problems(self, DEPLOYMENT))
+
 
 @dataclass(frozen=True)
 class DataCaptureSettings:
@@ -64,6 +94,9 @@ class DataCaptureSettings:
     prefix: str = "datacapture"
     capture_content: str = "both"
     bucket: str | None = None
+
+    def __post_init__(self) -> None:
+        refuse_invalid("dataCapture", member_problems(self, DATA_CAPTURE))
 
 
 @dataclass(frozen=True)
@@ -78,6 +111,9 @@ class VariantSettings:
     instance_type: str
     instance_count: int
 
+    def __post_init__(self) -> None:
+        refuse_invalid(f"variant {self.name!r}", member_problems(self, VARIANT))
+
 
 @dataclass(frozen=True)
 class ApiSettings:
@@ -87,6 +123,10 @@ class ApiSettings:
     throttle_rate: float = 10.0
     throttle_burst: int = 20
 
+    def __post_init__(self) -> None:
+        renamed = {"rate": "throttle_rate", "burst": "throttle_burst"}
+        refuse_invalid("api", member_problems(self, (*API, *THROTTLE), renamed))
+
 
 @dataclass(frozen=True)
 class VpcSettings:
@@ -94,6 +134,9 @@ class VpcSettings:
 
     subnet_ids: tuple[str, ...]
     security_group_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        refuse_invalid("vpc", member_problems(self, VPC))
 
 
 @dataclass(frozen=True)

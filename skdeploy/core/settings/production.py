@@ -107,7 +107,9 @@ def parse_production(
 
 
 def _serverless(parsed: dict[str, Any] | None) -> ServerlessSettings | None:
-    if parsed is None:
+    """The value, unless a problem was reported (then the settings are never built)."""
+    provisioned = None if parsed is None else parsed["provisionedConcurrency"]
+    if parsed is None or (provisioned is not None and provisioned > parsed["maxConcurrency"]):
         return None
     return ServerlessSettings(
         memory_mb=parsed["memoryMb"],
@@ -117,7 +119,10 @@ def _serverless(parsed: dict[str, Any] | None) -> ServerlessSettings | None:
 
 
 def _autoscaling(parsed: dict[str, Any] | None) -> AutoscalingSettings | None:
+    """The value, unless a problem was reported (then the settings are never built)."""
     if parsed is None or parsed["min"] is None or parsed["max"] is None:
+        return None
+    if parsed["min"] > parsed["max"]:
         return None
     return AutoscalingSettings(
         min=parsed["min"],

@@ -24,7 +24,7 @@ from skdeploy.core.settings._patterns import (
     IMAGE_URI_PATTERN,
     KMS_KEY_PATTERN,
 )
-from skdeploy.core.settings._rules import Rule, Setting, flag, spoken, whole
+from skdeploy.core.settings._rules import Rule, Setting, flag, matching, spoken, whole
 from skdeploy.core.settings.members import (
     API,
     AUTOSCALING,
@@ -37,7 +37,6 @@ from skdeploy.core.settings.members import (
     SHADOW,
     VARIANT,
     VPC,
-    matching,
 )
 
 REGION_KEY: Final = "aws:region"
