@@ -12,7 +12,13 @@ import yaml
 from skdeploy.core.settings import (
     SECRET,
     SETTINGS,
+    ApiSettings,
+    AutoscalingSettings,
+    DataCaptureSettings,
+    DeploymentSettings,
+    ServerlessSettings,
     SettingsError,
+    VpcSettings,
     load_stack_settings,
     parse_settings,
     read_stack_config,
@@ -56,6 +62,7 @@ BAD_VALUES = [
     ({"instanceCount": "two"}, "instanceCount", "from 1 to 100"),
     ({"instanceCount": True}, "instanceCount", "from 1 to 100"),
     ({"frameworkVersion": "9.9-9"}, "frameworkVersion", "supported: 0.23-1, 1.0-1, 1.2-1, 1.4-2"),
+    ({"frameworkVersion": ["1.2-1"]}, "frameworkVersion", "supported: 0.23-1"),
     ({"endpointName": "bad_name!"}, "endpointName", "letters, digits or hyphens"),
     ({"endpointName": "x" * 64}, "endpointName", "1-63"),
     ({"endpointName": "a" + "-" * 80 + "b"}, "endpointName", "1-63"),
@@ -221,3 +228,31 @@ def test_top_level_documented_defaults_are_the_parsed_defaults() -> None:
     (variants,) = [s for s in SETTINGS if s.key == "variants"]
     (weight,) = re.findall(r"weight \((\w+)\)", variants.rule)
     assert parse({"variants": [{"name": "a"}]}).variants[0].weight == yaml.safe_load(weight)
+
+
+def test_a_value_object_refuses_what_the_parser_refuses() -> None:
+    """Built directly, a settings part checks its fields by the schema and lists every problem."""
+    with pytest.raises(
+        ValueError, match=r"invalid autoscaling: min = 0: a whole number 1-100; max"
+    ):
+        AutoscalingSettings(min=0, max=101)
+    with pytest.raises(ValueError, match="min must not exceed max"):
+        AutoscalingSettings(min=3, max=2)
+    with pytest.raises(ValueError, match="provisionedConcurrency must not exceed maxConcurrency"):
+        ServerlessSettings(max_concurrency=5, provisioned_concurrency=6)
+    with pytest.raises(ValueError, match=r"invalid api: burst = 0: a whole number 1-5000"):
+        ApiSettings(throttle_burst=0)
+    with pytest.raises(ValueError, match="strategy = 'blue': one of all-at-once, canary, linear"):
+        DeploymentSettings(strategy="blue")
+    with pytest.raises(ValueError, match="subnetIds = \\(\\): a non-empty list of subnet ids"):
+        VpcSettings(subnet_ids=(), security_group_ids=("sg-1",))
+    with pytest.raises(ValueError, match="samplingPercent = '50': a whole number 1-100"):
+        DataCaptureSettings(sampling_percent="50")  # type: ignore[arg-type]
+
+
+def test_value_objects_take_their_documented_defaults() -> None:
+    """The defaults of each part pass its own checks: building one with none given works."""
+    assert ServerlessSettings().memory_mb == 2048
+    assert DeploymentSettings().strategy == "all-at-once"
+    assert DataCaptureSettings().bucket is None
+    assert ApiSettings().auth == "iam"
