@@ -8,13 +8,10 @@ project raises :class:`PreflightError` under the mocks before any resource is de
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
-import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,18 +24,22 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from skdeploy.core.constants import MAX_PAYLOAD_BYTES, MAX_SERVERLESS_PAYLOAD_BYTES, SAMPLES_FILE
-from skdeploy.core.frameworks import DEFAULT_FRAMEWORK_VERSION, get_framework
-from skdeploy.core.preflight import PreflightError, PreflightReport, static_checks
+from skdeploy.core.preflight import PreflightError, static_checks
 from skdeploy.core.settings import load_stack_settings
-from skdeploy.tooling import cli, mockrun
+from skdeploy.tooling import cli
 from skdeploy.tooling.mockrun import run_program
-from tests.conftest import make_project
-from tests.support import REPO, STACKS, shift_predictions
-
-STACK = "dev"
-FRAMEWORK = get_framework(DEFAULT_FRAMEWORK_VERSION)
-STATIC_CHECKS = ["pickle", "handlers", "requirements", "sizes"]
+from tests.preflight_support import (
+    FRAMEWORK,
+    STACK,
+    STATIC_CHECKS,
+    check_json,
+    edit_handler,
+    messages,
+    project,
+    static,
+    tool_env_model,
+)
+from tests.support import REPO, STACKS
 
 
 def clip_months(x: Any) -> Any:
@@ -54,56 +55,6 @@ class RunsShell:
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (os.system, (self.command,))
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def project(tmp_path: Path, config: Mapping[str, object] | None = None) -> Path:
-    """A copy of the project with its own dev stack (instances, ml.m5.large) plus ``config``.
-
-    The stack is written here rather than taken from the committed dev stack, so that these
-    tests keep meaning the same thing when the committed stacks change.
-    """
-    values = {f"skdeploy:{key}": value for key, value in (config or {}).items()}
-    return make_project(tmp_path / "project", config=values, stack=STACK)
-
-
-def static(copy: Path) -> PreflightReport:
-    """The static checks of the copy's dev stack, as the Pulumi program runs them."""
-    return static_checks(load_stack_settings(copy, STACK))
-
-
-def messages(report: PreflightReport, check: str, severity: str = "error") -> list[str]:
-    """Messages of one check and severity."""
-    return [f.message for f in report.findings if f.check == check and f.severity == severity]
-
-
-def check_json(copy: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Any]:
-    """``skdeploy check --json`` on the copy: exit code and the printed report."""
-    code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--json", *extra])
-    return code, json.loads(capsys.readouterr().out)
-
-
-def edit_handler(copy: Path, old: str, new: str) -> None:
-    """Replace one unique piece of the copy's real inference.py."""
-    path = copy / "inference" / "inference.py"
-    source = path.read_text()
-    assert source.count(old) == 1, old
-    path.write_text(source.replace(old, new))
-
-
-def tool_env_model(path: Path) -> None:
-    """A regression fitted and dumped here: this environment's scikit-learn and numpy 2."""
-    x = np.arange(1.0, 41.0).reshape(-1, 1)
-    joblib.dump(LinearRegression().fit(x, 22.5 * x.ravel() + 3000.0), path)
-
-
-def write_samples(copy: Path, instances: list[Any]) -> Path:
-    """Replace samples.json with these instances (and one expected answer each)."""
-    path = copy / "model" / SAMPLES_FILE
-    path.write_text(json.dumps({"instances": instances, "predictions": [0.0] * len(instances)}))
-    return path
 
 
 # --- the clean project --------------------------------------------------------------------------
@@ -419,230 +370,3 @@ def test_a_requirement_against_a_container_pin(
     found = [m for m in messages(report, "requirements", severity) if expected in m]
     assert len(found) == 1, report.render()
     assert report.ok is (severity == "warning")
-
-
-# --- sizes --------------------------------------------------------------------------------------
-
-#: Bytes the model file is padded to: over 70 % of 4 GiB once per each of 2 workers (ml.t2.medium)
-#: and of a 2048 MB serverless endpoint, under it for ml.r5.2xlarge and 3072 MB.
-PADDED_MODEL_BYTES = 1_600_000_000
-
-
-@pytest.mark.parametrize(
-    ("config", "refusal"),
-    [
-        ({"instanceType": "ml.t2.medium"}, "loaded by 2 workers need about 3.2 GB"),
-        ({"instanceType": "ml.r5.2xlarge"}, None),
-        ({"serverless": {"memoryMb": 2048}}, "of the 2048 MB of the serverless endpoint"),
-        ({"serverless": {"memoryMb": 3072}}, None),
-    ],
-)
-def test_a_model_too_large_for_the_endpoint_memory_is_refused(
-    tmp_path: Path, config: dict[str, object], refusal: str | None
-) -> None:
-    """1.6 GB of model: refused on ml.t2.medium and 2 GB serverless, fine on bigger memory.
-
-    The committed joblib is padded with a sparse hole (joblib and the inspection stop at the
-    pickle's STOP opcode), so the file really is 1.6 GB, against the real memory table, without
-    writing 1.6 GB.
-    """
-    copy = project(tmp_path, config)
-    os.truncate(copy / "model" / "model.joblib", PADDED_MODEL_BYTES)
-    report = static(copy)
-    assert messages(report, "pickle") == []  # still a valid joblib
-    errors = messages(report, "sizes")
-    if refusal is None:
-        assert errors == []
-    else:
-        (error,) = errors
-        assert "model files of 1600 MB" in error
-        assert refusal in error
-
-
-def copy_folder(copy: Path, name: str, to: str) -> Path:
-    """A second model or handler folder beside the copy's own (for a second variant)."""
-    shutil.copytree(copy / name, copy / to)
-    return copy / to
-
-
-def test_each_variant_is_held_to_its_own_instance_memory(tmp_path: Path) -> None:
-    """The 1.6 GB challenger on ml.t2.medium is refused by name; the champion on its own is fine."""
-    variants = [
-        {"name": "champion", "instanceType": "ml.t2.medium"},
-        {"name": "challenger", "modelDir": "big", "instanceType": "ml.t2.medium"},
-    ]
-    copy = project(tmp_path, {"variants": variants})
-    os.truncate(copy_folder(copy, "model", "big") / "model.joblib", PADDED_MODEL_BYTES)
-    (error,) = messages(static(copy), "sizes")
-    assert error.startswith("challenger: model files of 1600 MB loaded by 2 workers")
-    shadow = {"name": "shadow", "modelDir": "big", "instanceType": "ml.r5.2xlarge"}
-    roomy = [{**variants[0]}, {**variants[1], "instanceType": "ml.r5.2xlarge"}]
-    copy = project(tmp_path / "roomy", {"variants": roomy, "shadow": shadow})
-    os.truncate(copy_folder(copy, "model", "big") / "model.joblib", PADDED_MODEL_BYTES)
-    assert messages(static(copy), "sizes") == []
-
-
-def test_each_variants_samples_are_checked_before_the_deploy(tmp_path: Path) -> None:
-    """A challenger's unusable samples.json is found statically, named by its folder."""
-    variants = [{"name": "champion"}, {"name": "challenger", "modelDir": "model2"}]
-    copy = project(tmp_path, {"variants": variants})
-    (copy_folder(copy, "model", "model2") / SAMPLES_FILE).write_text('{"instances": 3}')
-    (error,) = messages(static(copy), "sizes")
-    assert error.startswith("model2/samples.json cannot be used")
-
-
-def test_a_variants_requirements_turn_isolation_off_or_refuse_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """requirements.txt in a variant's handlers: isolation defaults off, and `true` is refused."""
-    variants = [{"name": "champion"}, {"name": "challenger", "inferenceDir": "handlers2"}]
-    copy = project(tmp_path, {"variants": variants})
-    handlers = copy_folder(copy, "inference", "handlers2")
-    (handlers / "requirements.txt").write_text("lightgbm==4.3.0\n")
-    assert not load_stack_settings(copy, STACK).network_isolation
-    warnings = messages(static(copy), "requirements", "warning")
-    assert any(w.startswith("handlers2/requirements.txt is installed") for w in warnings)
-
-    copy = project(tmp_path / "isolated", {"variants": variants, "networkIsolation": True})
-    (copy_folder(copy, "inference", "handlers2") / "requirements.txt").write_text("lightgbm\n")
-    code, report = check_json(copy, capsys)
-    assert code == cli.EXIT_FAILED
-    (finding,) = report["findings"]
-    assert "networkIsolation" in finding["message"]
-    assert "requirements.txt exists in handlers2" in finding["message"]
-
-
-@pytest.mark.parametrize(
-    ("config", "row_bytes", "limit"),
-    [
-        ({}, MAX_PAYLOAD_BYTES + 100, MAX_PAYLOAD_BYTES),
-        ({}, MAX_SERVERLESS_PAYLOAD_BYTES + 100, None),
-        ({"serverless": {"memoryMb": 2048}}, MAX_SERVERLESS_PAYLOAD_BYTES + 100, 4_000_000),
-    ],
-)
-def test_a_sample_too_large_for_one_request_is_refused(
-    tmp_path: Path, config: dict[str, object], row_bytes: int, limit: int | None
-) -> None:
-    """A sample over 6 MiB (instances) or 4 MB (serverless) cannot be sent: refused by name."""
-    copy = project(tmp_path, config)
-    write_samples(copy, [[0.5] * (row_bytes // 4)])  # "0.5," per feature
-    errors = messages(static(copy), "sizes")
-    if limit is None:
-        assert errors == []
-    else:
-        (error,) = errors
-        assert f"samples.json: sample 0 alone is over the {limit}-byte payload limit" in error
-
-
-def test_a_large_samples_file_is_fine_when_its_requests_fit(tmp_path: Path) -> None:
-    """A samples.json over 6 MiB of small rows passes: it is sent in several requests."""
-    copy = project(tmp_path)
-    path = write_samples(copy, [[1.5] * 1000] * 1700)  # 1,700 rows of 4 kB
-    assert path.stat().st_size > MAX_PAYLOAD_BYTES
-    assert messages(static(copy), "sizes") == []
-
-
-# --- the Pulumi program -------------------------------------------------------------------------
-
-
-def test_the_program_raises_the_same_report_and_declares_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Under the mocks, a refused project raises PreflightError with check's report: no resource."""
-    copy = project(tmp_path, {"allowVersionSkew": True})
-    monitors: list[mockrun.RecordingMonitor] = []
-
-    class Watched(mockrun.RecordingMonitor):
-        def __init__(self, mocks: mockrun.ProviderMocks) -> None:
-            super().__init__(mocks)
-            monitors.append(self)
-
-    monkeypatch.setattr(mockrun, "RecordingMonitor", Watched)
-    assert run_program(copy, STACK).resources  # the clean copy declares its resources
-    tool_env_model(copy / "model" / "model.joblib")
-    edit_handler(copy, "def model_fn(", "def load_model(")
-    with pytest.raises(PreflightError) as caught:
-        run_program(copy, STACK)
-    expected = static(copy)
-    assert str(caught.value) == expected.render()
-    assert len(expected.errors) == 2  # numpy._core and model_fn; the version only warns
-    clean, refused = monitors
-    assert clean.declared
-    assert refused.declared == []
-
-
-# --- load and predict (the local runtime) -------------------------------------------------------
-
-
-def test_full_check_loads_and_predicts_the_clean_project(
-    runtime_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`skdeploy check`: static checks, then samples.json predicted in the runtime; exit 0."""
-    copy = project(tmp_path)
-    code, report = check_json(copy, capsys)
-    assert code == cli.EXIT_OK, report
-    assert report["checks"] == [*STATIC_CHECKS, "memory", "load-and-predict"]
-    assert report["findings"] == []
-
-
-def test_full_check_serves_each_variant_against_its_own_samples(
-    runtime_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Each variant and the shadow are served in turn; only the one off its samples is named."""
-    variants = [
-        {"name": "champion"},
-        {"name": "challenger", "modelDir": "model2", "inferenceDir": "handlers2"},
-    ]
-    shadow = {"name": "quiet", "modelDir": "model2"}  # model2's samples, plain handlers: off
-    copy = project(tmp_path, {"variants": variants, "shadow": shadow})
-    model2 = copy_folder(copy, "model", "model2")
-    samples = json.loads((model2 / SAMPLES_FILE).read_text())
-    samples["predictions"] = [p + 1000.0 for p in samples["predictions"]]
-    samples["targets"] = [t + 1000.0 for t in samples["targets"]]
-    (model2 / SAMPLES_FILE).write_text(json.dumps(samples))
-    handlers = copy_folder(copy, "inference", "handlers2")
-    shift_predictions(handlers, 1000.0)
-    code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--json"])
-    captured = capsys.readouterr()
-    assert code == cli.EXIT_FAILED
-    (finding,) = json.loads(captured.out)["findings"]
-    assert finding["check"] == "load-and-predict"
-    assert finding["message"].startswith("quiet: 40/40 wrong")
-    for name in ("champion", "challenger", "quiet"):  # a line for each few-second step
-        assert f"load-and-predict of {name}: serving the model" in captured.err
-
-
-def test_full_check_refuses_answers_that_differ_from_samples(
-    runtime_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Expected predictions moved by +100: static checks pass, load-and-predict fails, exit 1."""
-    copy = project(tmp_path)
-    path = copy / "model" / SAMPLES_FILE
-    samples = json.loads(path.read_text())
-    samples["predictions"] = [p + 100 for p in samples["predictions"]]
-    path.write_text(json.dumps(samples))
-    code, report = check_json(copy, capsys)
-    assert code == cli.EXIT_FAILED
-    assert report["checks"] == [*STATIC_CHECKS, "memory", "load-and-predict"]
-    (finding,) = report["findings"]
-    assert finding["check"] == "load-and-predict"
-    count = len(samples["predictions"])
-    assert finding["message"].startswith(f"{count}/{count} wrong")
-
-
-def test_full_check_cannot_run_without_a_local_runtime(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], deploy_only_framework: str
-) -> None:
-    """A deploy-only framework: load-and-predict cannot run, exit 2, "deploy only" and why."""
-    copy = project(tmp_path, {"frameworkVersion": deploy_only_framework, "allowVersionSkew": True})
-    code = cli.main(["check", "--stack", STACK, "--project-dir", str(copy)])
-    captured = capsys.readouterr()
-    assert code == cli.EXIT_CANNOT_RUN
-    assert "load-and-predict cannot run here" in captured.err
-    assert "framework 1.0-1 is deploy only, no local run: a made-up reason" in captured.err
-    assert cli.main(["check", "--stack", STACK, "--project-dir", str(copy), "--static"]) == 0
-
-
-def test_check_of_a_stack_without_a_file_cannot_run(tmp_path: Path) -> None:
-    """A stack with no stack file is exit 2 (cannot run), like plan, serve and smoke."""
-    assert cli.main(["check", "--stack", "nosuch", "--static", "--project-dir", str(tmp_path)]) == 2

@@ -92,7 +92,23 @@ def execution_role_policy(
     guardrails do with the execution role to decide a rollback.
     """
     log_group = log_group_arn(partition, region, account_id, endpoint_name)
-    statements: list[dict[str, Any]] = [
+    statements = _serving_statements(artifact_object_arns, image_repository_arns, log_group)
+    if capture_prefix_arns:
+        statements.append(_write_capture(capture_prefix_arns))
+    if kms_key_arn:
+        statements.append(_use_key(kms_key_arn))
+    if rollback_alarm_names:
+        statements.append(_read_alarms(partition, region, account_id, rollback_alarm_names))
+    if vpc:
+        statements.append(_manage_vpc_interfaces())
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _serving_statements(
+    artifact_object_arns: list[str], image_repository_arns: list[str], log_group: str
+) -> list[dict[str, Any]]:
+    """What every endpoint needs: its artifact, its image, its logs and its metrics."""
+    return [
         {
             "Sid": "ReadModelArtifact",
             "Effect": "Allow",
@@ -134,46 +150,47 @@ def execution_role_policy(
             "Condition": {"StringLike": {"cloudwatch:namespace": f"{METRICS_NAMESPACE_PREFIX}*"}},
         },
     ]
-    if capture_prefix_arns:
-        statements.append(
-            {
-                "Sid": "WriteDataCapture",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject"],
-                "Resource": sorted(capture_prefix_arns),
-            }
-        )
-    if kms_key_arn:
-        statements.append(
-            {
-                "Sid": "UseStackKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": [kms_key_arn],
-            }
-        )
-    if rollback_alarm_names:
-        statements.append(
-            {
-                "Sid": "ReadRollbackAlarms",
-                "Effect": "Allow",
-                "Action": ["cloudwatch:DescribeAlarms"],
-                "Resource": [
-                    f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{name}"
-                    for name in rollback_alarm_names
-                ],
-            }
-        )
-    if vpc:
-        statements.append(
-            {
-                "Sid": "ManageVpcNetworkInterfaces",
-                "Effect": "Allow",
-                "Action": VPC_ACTIONS,
-                "Resource": "*",
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _write_capture(capture_prefix_arns: list[str]) -> dict[str, Any]:
+    return {
+        "Sid": "WriteDataCapture",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": sorted(capture_prefix_arns),
+    }
+
+
+def _use_key(kms_key_arn: str) -> dict[str, Any]:
+    return {
+        "Sid": "UseStackKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": [kms_key_arn],
+    }
+
+
+def _read_alarms(
+    partition: str, region: str, account_id: str, rollback_alarm_names: list[str]
+) -> dict[str, Any]:
+    return {
+        "Sid": "ReadRollbackAlarms",
+        "Effect": "Allow",
+        "Action": ["cloudwatch:DescribeAlarms"],
+        "Resource": [
+            f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{name}"
+            for name in rollback_alarm_names
+        ],
+    }
+
+
+def _manage_vpc_interfaces() -> dict[str, Any]:
+    return {
+        "Sid": "ManageVpcNetworkInterfaces",
+        "Effect": "Allow",
+        "Action": VPC_ACTIONS,
+        "Resource": "*",
+    }
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> PolicyDocument:

@@ -1,7 +1,7 @@
 """Which globals a pickle may make the unpickler import: the allow-list and its reasons.
 
-:func:`global_refusal` is the whole policy: the walker in :mod:`skdeploy.core.pickle.inspect` calls
-it for every global a pickle names and refuses the file when it answers a reason.
+:func:`global_refusal` is the whole policy: the inspection (:mod:`skdeploy.core.pickle.inspect`)
+calls it for every global a pickle names and refuses the file when it answers a reason.
 
 A global is allowed by the object it names, under every name that reaches that object: the
 generated data (``allowlist.json``, from :mod:`skdeploy.tooling.pickle_allowlist_gen`) lists each

@@ -1,64 +1,25 @@
-"""Build ``model.tar.gz`` exactly as the SageMaker scikit-learn container expects it, byte for byte
-reproducibly.
+"""What goes into an artifact: every input checked to lie inside the project, opened safely.
 
-Layout: the model files at the archive root (the container extracts it to ``/opt/ml/model``) and
-``code/`` holding ``inference.py``, the other ``.py`` modules of the inference directory, the
-``.py`` files of its packages (sub-folders with ``__init__.py``) and an optional
-``requirements.txt``. Training scripts and samples never ship.
-
-Contained: every file comes from inside the project folder. Folders outside it, symlinks that
-leave it or point into a hidden folder (``.git``, ``.env``), and anything but regular files
-(FIFOs, sockets, devices) are refused, all problems in one :class:`ArtifactError`. Links that
-stay inside are archived as the file they point to. Files are opened one path component at a
-time with ``O_NOFOLLOW`` and must still be the file (device and inode) that was checked, so a
-link swapped in between the check and the read is refused too. Hard links cannot be told from
-regular files by their path and are accepted: git cannot carry them in a pull request.
-
-Reproducible: members sorted, mtime 0, uid/gid 0 with empty owner names, modes 0644/0755, no
-links, USTAR headers (a PAX size record for a member of 8 GiB or more, which USTAR cannot hold),
-and a gzip header without name or timestamp. The content address is the
-sha256 of the *uncompressed* tar, which stays stable even where another zlib compresses the same
-bytes differently. Builds are cached by a hash of the inputs, and written to a temporary name
-that is renamed only when complete, so a failed build (a full disk) never leaves a truncated
-artifact behind.
+Folders outside the project, symlinks that leave it or point into a hidden folder (``.git``,
+``.env``), and anything but regular files (FIFOs, sockets, devices) are refused, all problems in
+one :class:`ArtifactError`. Links that stay inside are archived as the file they point to. Files
+are opened one path component at a time with ``O_NOFOLLOW`` and must still be the file (device and
+inode) that was checked, so a link swapped in between the check and the read is refused too.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
-import hashlib
-import io
-import json
 import os
 import stat
-import tarfile
-import tempfile
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from typing import BinaryIO
 
-from skdeploy.core.constants import (
-    ARTIFACT_CODE_DIR,
-    ARTIFACT_NAME,
-    BUILD_DIR,
-    PACKAGE_INIT,
-    PROGRAM,
-    REQUIREMENTS_FILE,
-)
-from skdeploy.core.settings import EndpointSettings
+from skdeploy.core.constants import ARTIFACT_CODE_DIR, PACKAGE_INIT, PROGRAM, REQUIREMENTS_FILE
 
-#: Bumped whenever the archive layout or header choices change, to invalidate old cache entries.
-FORMAT_VERSION = 1
-#: zlib level 6 is what ``gzip``/``tar -czf`` use by default: a fair speed/size trade.
-COMPRESS_LEVEL = 6
-_CHUNK = 1 << 20
-
-
-#: The largest member a USTAR header holds (11 octal digits); a larger one gets a PAX record.
-USTAR_MAX_SIZE = 8**11 - 1
+__all__ = ["ArtifactError", "Source", "artifact_inputs", "handler_files"]
 
 
 class ArtifactError(ValueError):
@@ -69,20 +30,6 @@ class ArtifactError(ValueError):
         super().__init__(
             "cannot build the artifact:\n" + "\n".join(f"  - {p}" for p in self.problems)
         )
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A built ``model.tar.gz``: where it is, its content address and its size in bytes."""
-
-    path: Path
-    sha256: str
-    bytes: int
-    members: tuple[str, ...]
-
-    def to_json(self) -> dict[str, object]:
-        """The ``skdeploy build --json`` shape."""
-        return {"path": str(self.path), "sha256": self.sha256, "bytes": self.bytes}
 
 
 @dataclass(frozen=True)
@@ -344,177 +291,3 @@ def artifact_inputs(
     if problems:
         raise ArtifactError(problems)
     return sorted(members.items())
-
-
-def inputs_digest(
-    inputs: list[tuple[str, Source]], known: dict[str, list[object]] | None = None
-) -> str:
-    """A hash of the artifact's names and contents (and the format), used as the cache key.
-
-    ``known`` maps a file's path to ``[size, mtime_ns, inode, sha256]`` from an earlier build: a
-    file whose size, modification time (in nanoseconds) and inode are unchanged is not read
-    again, so a cache hit on a 200 MB model costs a ``stat``, not a hash. Updated in place.
-    """
-    digest = hashlib.sha256(f"skdeploy-artifact-v{FORMAT_VERSION}\n".encode())
-    for name, source in inputs:
-        signature: list[object] = [source.size, source.mtime_ns, source.inode]
-        entry = None if known is None else known.get(str(source.path))
-        if entry is not None and entry[:3] == signature:
-            content = str(entry[3])
-        else:
-            content = file_sha256(source)
-            if known is not None:
-                known[str(source.path)] = [*signature, content]
-        digest.update(f"{name}\0{content}\n".encode())
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path | Source) -> str:
-    """sha256 of a file, read in 1 MiB chunks (``hashlib.file_digest`` needs Python 3.11)."""
-    digest = hashlib.sha256()
-    with path.open() if isinstance(path, Source) else path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class _Writable(Protocol):
-    def write(self, data: bytes, /) -> int: ...
-
-
-class _HashingWriter(io.RawIOBase):
-    """Passes bytes on to ``target`` while hashing them: the digest of the uncompressed tar."""
-
-    def __init__(self, target: _Writable) -> None:
-        self.target = target
-        self.digest = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.digest.update(data)
-        self.target.write(data)
-        return len(data)
-
-
-class _TarInfo(tarfile.TarInfo):
-    """A USTAR header, as every artifact had, unless the member is too big for one.
-
-    A member of 8 GiB or more gets a PAX extended header holding its size (USTAR would fail with
-    "overflow in number field"); everything else keeps the exact USTAR bytes, so no existing
-    artifact changes its content address.
-    """
-
-    def tobuf(
-        self,
-        format: int | None = tarfile.USTAR_FORMAT,
-        encoding: str | None = tarfile.ENCODING,
-        errors: str = "surrogateescape",
-    ) -> bytes:
-        if self.size > USTAR_MAX_SIZE:
-            format = tarfile.PAX_FORMAT
-        return super().tobuf(format, encoding, errors)  # type: ignore[arg-type]
-
-
-def _tarinfo(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
-    info = _TarInfo(name)
-    info.size = 0 if directory else size
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    info.mode = 0o755 if directory else 0o644
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def write_archive(inputs: list[tuple[str, Source]], out: IO[bytes]) -> str:
-    """Write the gzip-compressed tar of ``inputs`` to ``out``; return the sha256 of the tar."""
-    with gzip.GzipFile(
-        filename="", mode="wb", fileobj=out, mtime=0, compresslevel=COMPRESS_LEVEL
-    ) as gz:
-        hashing = _HashingWriter(gz)
-        with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
-            if any(name.startswith(f"{ARTIFACT_CODE_DIR}/") for name, _ in inputs):
-                tar.addfile(_tarinfo(f"{ARTIFACT_CODE_DIR}/", 0, directory=True))
-            for name, source in inputs:
-                with source.open() as handle:
-                    size = os.fstat(handle.fileno()).st_size
-                    tar.addfile(_tarinfo(name, size), handle)
-        return hashing.digest.hexdigest()
-
-
-def build_artifact(
-    model_dir: Path,
-    inference_dir: Path,
-    model_files: Iterable[str],
-    build_dir: Path,
-    *,
-    progress: Callable[[str], None] | None = None,
-    project_dir: Path | None = None,
-) -> Artifact:
-    """Build (or reuse from the cache) the artifact of these inputs under ``build_dir``.
-
-    Every input must resolve inside ``project_dir`` (see :func:`artifact_inputs`).
-    """
-    inputs = artifact_inputs(model_dir, inference_dir, model_files, project_dir=project_dir)
-    index_path = build_dir / "artifacts" / "file-digests.json"
-    try:
-        known: dict[str, list[object]] = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    before = json.dumps(known, sort_keys=True)
-    key = inputs_digest(inputs, known)
-    if json.dumps(known, sort_keys=True) != before:
-        index_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(index_path, known)
-    entry = build_dir / "artifacts" / key
-    meta_path = entry / "artifact.json"
-    path = entry / ARTIFACT_NAME
-    members = tuple(name for name, _ in inputs)
-    if meta_path.is_file() and path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("bytes") == path.stat().st_size:
-            return Artifact(path, str(meta["sha256"]), int(meta["bytes"]), members)
-    total = sum(source.size for _, source in inputs)
-    if progress is not None and total > 50 * 1024 * 1024:
-        progress(f"building {ARTIFACT_NAME} from {total / 1e6:.0f} MB of inputs")
-    entry.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=entry)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            sha256 = write_archive(inputs, out)
-            out.flush()
-            os.fsync(out.fileno())
-        size = tmp.stat().st_size
-        tmp.replace(path)
-        write_json_atomically(meta_path, {"sha256": sha256, "bytes": size, "members": members})
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        with suppress(OSError):
-            entry.rmdir()  # only if empty: a cache entry holds a whole artifact or nothing
-        raise
-    return Artifact(path, sha256, size, members)
-
-
-def write_json_atomically(path: Path, data: object) -> None:
-    """Write JSON under a temporary name and rename it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=2))
-    tmp.replace(path)
-
-
-def build_for_settings(
-    settings: EndpointSettings, *, progress: Callable[[str], None] | None = None
-) -> Artifact:
-    """Build the artifact a stack deploys, under the project's git-ignored ``build/`` folder."""
-    return build_artifact(
-        settings.model_dir,
-        settings.inference_dir,
-        settings.model_files,
-        settings.project_dir / BUILD_DIR,
-        progress=progress,
-        project_dir=settings.project_dir,
-    )
