@@ -43,15 +43,12 @@ REGION_KEY: Final = "aws:region"
 SECRET: Final = "[secret]"  # noqa: S105 - the mask shown in place of a secret value
 
 #: The retention periods CloudWatch Logs accepts, in days.
-LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731) + (
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
+# fmt: off
+LOG_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
+# fmt: on
 
 
 def _ticked(values: tuple[str, ...] | list[str]) -> list[str]:
