@@ -244,7 +244,7 @@ def test_a_ready_file_that_cannot_be_written_is_refused_before_anything_starts(
     blocked = in_the_way / "logs" / "ready.json"
     with pytest.raises(local.ServeError) as raised:
         local.options_from_args(serve_args(ready_file=blocked, port=70000), settings)
-    assert raised.value.exit_code == local.EXIT_CANNOT_RUN
+    assert raised.value.exit_code == cli.EXIT_CANNOT_RUN
     assert f"--ready-file {blocked}: {in_the_way} is not a directory" in str(raised.value)
     assert "--port 70000" in str(raised.value)
     dangling = tmp_path / "gone"
@@ -625,18 +625,18 @@ def test_serve_narrows_the_stack_to_one_variant_and_names_the_others(tmp_path: P
     """--variant picks a production or shadow variant; none is the first; a wrong name is exit 2."""
     project = variant_project(tmp_path)
     settings = load_stack_settings(project, TEST_STACK)
-    first = local._one_variant(settings, None)
+    first = local.one_variant(settings, None)
     assert (first.model_dir, first.inference_dir) == (project / "model", project / "inference")
-    challenger = local._one_variant(settings, "challenger")
+    challenger = local.one_variant(settings, "challenger")
     assert challenger.inference_dir == project / "handlers2"
     assert (challenger.variants, challenger.shadow) == ((), None)
-    assert local._one_variant(settings, "quiet").model_dir == project / "model2"
+    assert local.one_variant(settings, "quiet").model_dir == project / "model2"
     with pytest.raises(local.ServeError) as raised:
-        local._one_variant(settings, "nobody")
-    assert raised.value.exit_code == local.EXIT_CANNOT_RUN
+        local.one_variant(settings, "nobody")
+    assert raised.value.exit_code == cli.EXIT_CANNOT_RUN
     assert "it serves champion, challenger, quiet" in str(raised.value)
     plain = load_stack_settings(REPO, "staging")
-    assert local._one_variant(plain, None) is plain
+    assert local.one_variant(plain, None) is plain
 
 
 def test_serve_variant_serves_that_variants_own_handlers(
