@@ -70,7 +70,7 @@ from skdeploy.tooling.smoke.clients import (
     invoke,
     make_clients,
 )
-from skdeploy.tooling.smoke.command import execute, register
+from skdeploy.tooling.smoke.command import execute, register, smoke_and_report
 from skdeploy.tooling.smoke.metrics import (
     HIGHER_IS_BETTER,
     METRICS_ABSOLUTE_SLACK,
@@ -95,8 +95,14 @@ from skdeploy.tooling.smoke.report import (
     Check,
     SmokeReport,
     Status,
+    render_reports,
 )
-from skdeploy.tooling.smoke.run import DEFAULT_LATENCY_CALLS, DEFAULT_TIMEOUT_SECONDS, run_smoke
+from skdeploy.tooling.smoke.run import (
+    DEFAULT_LATENCY_CALLS,
+    DEFAULT_TIMEOUT_SECONDS,
+    run_smoke,
+    smoke_variants,
+)
 from skdeploy.tooling.smoke.target import (
     Target,
     parse_stack_outputs,
@@ -159,7 +165,10 @@ __all__ = [
     "read_outputs_file",
     "register",
     "regression_metrics",
+    "render_reports",
     "resolve_target",
     "run_smoke",
+    "smoke_and_report",
+    "smoke_variants",
     "variant_runs",
 ]

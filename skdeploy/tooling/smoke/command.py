@@ -5,19 +5,23 @@ report.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from skdeploy.core.constants import SAMPLES_FILE
-from skdeploy.core.samples import CannotRun, load_samples
+from skdeploy.core.samples import CannotRun
 from skdeploy.core.settings import EndpointSettings
 from skdeploy.tooling.common import EXIT_CANNOT_RUN, add_stack_arguments, stack_settings
 from skdeploy.tooling.smoke.checks import POLL_SECONDS
-from skdeploy.tooling.smoke.clients import Clients, TargetedRuntime, make_clients
-from skdeploy.tooling.smoke.run import DEFAULT_LATENCY_CALLS, DEFAULT_TIMEOUT_SECONDS, run_smoke
-from skdeploy.tooling.smoke.target import resolve_target, variant_runs
+from skdeploy.tooling.smoke.clients import Clients
+from skdeploy.tooling.smoke.report import render_reports
+from skdeploy.tooling.smoke.run import (
+    DEFAULT_LATENCY_CALLS,
+    DEFAULT_TIMEOUT_SECONDS,
+    smoke_variants,
+)
+from skdeploy.tooling.smoke.target import Target, resolve_target, variant_runs
 
 
 def execute(
@@ -40,38 +44,44 @@ def execute(
 
     try:
         target = resolve_target(args, settings)
-        runs = variant_runs(args, settings, local=target.endpoint_url is not None)
-        prepared = [(variant, load_samples(path)) for variant, path in runs]  # all, before calls
-        base = clients or make_clients(target)
-        results = []
-        for variant, samples in prepared:
-            runtime = base.runtime if variant is None else TargetedRuntime(base.runtime, variant)
-            result = run_smoke(
-                target,
-                samples,
-                Clients(runtime=runtime, sagemaker=base.sagemaker),
-                calls=args.calls,
-                timeout=args.timeout,
-                poll_seconds=poll_seconds,
-            )
-            result.variant = variant
-            results.append(result)
+        runs = variant_runs(args.variant, args.samples, settings, local=target.local)
     except CannotRun as exc:
-        print(f"skdeploy: smoke cannot run: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    if args.json:
-        document: Any = results[0].to_json()
-        if len(results) > 1:
-            document = {
-                "endpoint_name": target.endpoint_name,
-                "region": target.region,
-                "variants": {r.variant: r.to_json() for r in results},
-                "passed": all(r.passed for r in results),
-            }
-        print(json.dumps(document, indent=2))
-    else:
-        print("\n\n".join(r.render() for r in results))
+        return _cannot_run(exc)
+    return smoke_and_report(
+        target,
+        runs,
+        clients,
+        calls=args.calls,
+        timeout=args.timeout,
+        poll_seconds=poll_seconds,
+        as_json=args.json,
+    )
+
+
+def smoke_and_report(
+    target: Target,
+    runs: Sequence[tuple[str | None, Path]],
+    clients: Clients | None = None,
+    *,
+    calls: int = DEFAULT_LATENCY_CALLS,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
+    as_json: bool = False,
+) -> int:
+    """Smoke-test ``target`` (one run per variant), print the report; return the exit code."""
+    try:
+        results = smoke_variants(
+            target, runs, clients, calls=calls, timeout=timeout, poll_seconds=poll_seconds
+        )
+    except CannotRun as exc:
+        return _cannot_run(exc)
+    print(render_reports(results, as_json=as_json))
     return max(r.exit_code for r in results)
+
+
+def _cannot_run(exc: CannotRun) -> int:
+    print(f"skdeploy: smoke cannot run: {exc}", file=sys.stderr)
+    return EXIT_CANNOT_RUN
 
 
 def _non_negative_int(text: str) -> int:

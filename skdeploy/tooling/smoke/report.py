@@ -4,6 +4,8 @@ JSON.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -92,3 +94,19 @@ class SmokeReport:
         failed = [c.name for c in self.checks if c.status == FAIL]
         lines.append("FAILED: " + ", ".join(failed) if failed else "PASSED")
         return "\n".join(lines)
+
+
+def render_reports(results: Sequence[SmokeReport], *, as_json: bool) -> str:
+    """The reports of one smoke test, a run per variant: text, or the ``--json`` document (one
+    run's report, or every variant's under ``variants``)."""
+    if not as_json:
+        return "\n\n".join(r.render() for r in results)
+    document: Any = results[0].to_json()
+    if len(results) > 1:
+        document = {
+            "endpoint_name": results[0].endpoint_name,
+            "region": results[0].region,
+            "variants": {r.variant: r.to_json() for r in results},
+            "passed": all(r.passed for r in results),
+        }
+    return json.dumps(document, indent=2)

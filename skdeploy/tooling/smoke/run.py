@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 
-from skdeploy.core.samples import Samples
+from skdeploy.core.samples import Samples, load_samples
 from skdeploy.tooling.common import progress
 from skdeploy.tooling.smoke.checks import (
     POLL_SECONDS,
@@ -16,7 +17,7 @@ from skdeploy.tooling.smoke.checks import (
     check_predictions,
     check_probabilities,
 )
-from skdeploy.tooling.smoke.clients import Clients
+from skdeploy.tooling.smoke.clients import Clients, TargetedRuntime, make_clients
 from skdeploy.tooling.smoke.metrics import check_metrics
 from skdeploy.tooling.smoke.report import (
     CHECK_ENDPOINT_CONFIG,
@@ -78,3 +79,35 @@ def run_smoke(
     )
     result.checks.append(latency_check)
     return result
+
+
+def smoke_variants(
+    target: Target,
+    runs: Sequence[tuple[str | None, Path]],
+    clients: Clients | None = None,
+    *,
+    calls: int = DEFAULT_LATENCY_CALLS,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
+) -> list[SmokeReport]:
+    """One :func:`run_smoke` per run, each aimed at its variant (None: SageMaker's routing).
+
+    Every samples file is read before the first call; ``clients`` replaces the boto3 clients
+    built for ``target`` (the tests pass moto- or Stubber-backed ones).
+    """
+    prepared = [(variant, load_samples(path)) for variant, path in runs]
+    base = clients or make_clients(target)
+    results = []
+    for variant, samples in prepared:
+        runtime = base.runtime if variant is None else TargetedRuntime(base.runtime, variant)
+        result = run_smoke(
+            target,
+            samples,
+            Clients(runtime=runtime, sagemaker=base.sagemaker),
+            calls=calls,
+            timeout=timeout,
+            poll_seconds=poll_seconds,
+        )
+        result.variant = variant
+        results.append(result)
+    return results

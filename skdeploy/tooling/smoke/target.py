@@ -135,7 +135,11 @@ def resolve_target(args: argparse.Namespace, settings: Callable[[], EndpointSett
 
 
 def variant_runs(
-    args: argparse.Namespace, settings: Callable[[], EndpointSettings], *, local: bool
+    variant: str | None,
+    samples: Path | None,
+    settings: Callable[[], EndpointSettings],
+    *,
+    local: bool,
 ) -> list[tuple[str | None, Path]]:
     """Which variant to target (None: let SageMaker split by weight) and its samples, per run.
 
@@ -143,22 +147,21 @@ def variant_runs(
     each against that variant's own samples; a local endpoint serves one variant, the one
     ``skdeploy serve`` picks. ``--samples`` without ``--variant`` keeps SageMaker's routing.
     """
-    if args.variant is None and args.samples:
-        return [(None, Path(args.samples))]
+    if variant is None and samples is not None:
+        return [(None, samples)]
     stack = settings()
-    if args.variant is not None:
-        if not local and stack.shadow is not None and args.variant == stack.shadow.name:
+    if variant is not None:
+        if not local and stack.shadow is not None and variant == stack.shadow.name:
             raise CannotRun(
-                f"{args.variant} is the shadow variant: SageMaker answers only from production "
+                f"{variant} is the shadow variant: SageMaker answers only from production "
                 "variants (serve it with `skdeploy serve --variant` and smoke that instead)"
             )
         try:
-            chosen = stack.only_variant(args.variant)
+            chosen = stack.only_variant(variant)
         except ValueError as exc:
             raise CannotRun(str(exc)) from None
-        samples = Path(args.samples) if args.samples else chosen.model_dir / SAMPLES_FILE
-        return [(args.variant, samples)]
+        return [(variant, samples if samples is not None else chosen.model_dir / SAMPLES_FILE)]
     if not stack.variants:
         return [(None, stack.model_dir / SAMPLES_FILE)]
-    variants = stack.production_variants[:1] if local else stack.production_variants
-    return [(v.name, v.model_dir / SAMPLES_FILE) for v in variants]
+    served = stack.production_variants[:1] if local else stack.production_variants
+    return [(v.name, v.model_dir / SAMPLES_FILE) for v in served]
