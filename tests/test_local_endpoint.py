@@ -271,14 +271,16 @@ def _constants(path: Path) -> dict[str, object]:
 
 
 def test_runtime_side_files_spell_the_names_local_uses() -> None:
-    """serve_app.py and gunicorn_conf.py (which cannot import skdeploy) agree with local.py."""
-    assert _constants(local.SERVE_APP)["CONFIG_ENV"] == local.CONFIG_ENV
+    """The files the runtime runs (which cannot import skdeploy) spell the names local uses."""
+    layer_1 = local.SERVE_APP.with_name("_skdeploy_serve_runtime.py")
+    assert _constants(layer_1)["CONFIG_ENV"] == local.CONFIG_ENV
+    assert _constants(local.SERVE_APP)["LOAD_REPORTS_ENV"] == local.LOAD_REPORTS_ENV
     hooks = _constants(local.GUNICORN_CONF)
     assert hooks["_CONFIG_ENV"] == local.CONFIG_ENV
     assert hooks["_TEMP_PREFIX"] == local.TEMP_PREFIX
 
 
-@pytest.mark.parametrize("path", [local.SERVE_APP, local.GUNICORN_CONF], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(local.SERVE_APP.parent.glob("*.py")), ids=lambda p: p.name)
 def test_runtime_side_files_keep_to_the_container_python(runtime_python: Path, path: Path) -> None:
     """Files run by the runtime compile under its Python 3.9 and never import skdeploy."""
     compiled = subprocess.run(
