@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-import botocore.config
 import botocore.exceptions
 
 from skdeploy.core.constants import (
