@@ -244,7 +244,7 @@ def test_a_ready_file_that_cannot_be_written_is_refused_before_anything_starts(
     blocked = in_the_way / "logs" / "ready.json"
     with pytest.raises(local.ServeError) as raised:
         local.options_from_args(serve_args(ready_file=blocked, port=70000), settings)
-    assert raised.value.exit_code == local.EXIT_CANNOT_RUN
+    assert raised.value.exit_code == cli.EXIT_CANNOT_RUN
     assert f"--ready-file {blocked}: {in_the_way} is not a directory" in str(raised.value)
     assert "--port 70000" in str(raised.value)
     dangling = tmp_path / "gone"
@@ -271,14 +271,16 @@ def _constants(path: Path) -> dict[str, object]:
 
 
 def test_runtime_side_files_spell_the_names_local_uses() -> None:
-    """serve_app.py and gunicorn_conf.py (which cannot import skdeploy) agree with local.py."""
-    assert _constants(local.SERVE_APP)["CONFIG_ENV"] == local.CONFIG_ENV
+    """The files the runtime runs (which cannot import skdeploy) spell the names local uses."""
+    layer_1 = local.SERVE_APP.with_name("_skdeploy_serve_runtime.py")
+    assert _constants(layer_1)["CONFIG_ENV"] == local.CONFIG_ENV
+    assert _constants(local.SERVE_APP)["LOAD_REPORTS_ENV"] == local.LOAD_REPORTS_ENV
     hooks = _constants(local.GUNICORN_CONF)
     assert hooks["_CONFIG_ENV"] == local.CONFIG_ENV
     assert hooks["_TEMP_PREFIX"] == local.TEMP_PREFIX
 
 
-@pytest.mark.parametrize("path", [local.SERVE_APP, local.GUNICORN_CONF], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(local.SERVE_APP.parent.glob("*.py")), ids=lambda p: p.name)
 def test_runtime_side_files_keep_to_the_container_python(runtime_python: Path, path: Path) -> None:
     """Files run by the runtime compile under its Python 3.9 and never import skdeploy."""
     compiled = subprocess.run(
@@ -625,18 +627,18 @@ def test_serve_narrows_the_stack_to_one_variant_and_names_the_others(tmp_path: P
     """--variant picks a production or shadow variant; none is the first; a wrong name is exit 2."""
     project = variant_project(tmp_path)
     settings = load_stack_settings(project, TEST_STACK)
-    first = local._one_variant(settings, None)
+    first = local.one_variant(settings, None)
     assert (first.model_dir, first.inference_dir) == (project / "model", project / "inference")
-    challenger = local._one_variant(settings, "challenger")
+    challenger = local.one_variant(settings, "challenger")
     assert challenger.inference_dir == project / "handlers2"
     assert (challenger.variants, challenger.shadow) == ((), None)
-    assert local._one_variant(settings, "quiet").model_dir == project / "model2"
+    assert local.one_variant(settings, "quiet").model_dir == project / "model2"
     with pytest.raises(local.ServeError) as raised:
-        local._one_variant(settings, "nobody")
-    assert raised.value.exit_code == local.EXIT_CANNOT_RUN
+        local.one_variant(settings, "nobody")
+    assert raised.value.exit_code == cli.EXIT_CANNOT_RUN
     assert "it serves champion, challenger, quiet" in str(raised.value)
     plain = load_stack_settings(REPO, "staging")
-    assert local._one_variant(plain, None) is plain
+    assert local.one_variant(plain, None) is plain
 
 
 def test_serve_variant_serves_that_variants_own_handlers(

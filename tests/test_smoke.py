@@ -47,7 +47,7 @@ from skdeploy.core.constants import (
     SAMPLES_FILE,
 )
 from skdeploy.core.settings import load_stack_settings
-from skdeploy.tooling import cli, smoke
+from skdeploy.tooling import cli, demo, smoke
 from skdeploy.tooling.cli import build_parser, main
 from tests.conftest import LocalEndpoint, make_variant_project
 from tests.support import REPO
@@ -580,6 +580,24 @@ def test_a_local_endpoint_is_smoked_as_the_one_variant_it_serves(
     assert main([*local, "--variant", "quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["variant"] == "quiet"
     assert set(model_server.target_variants) == {"quiet"}
+
+
+def test_the_demo_smokes_a_local_endpoint_by_calling_functions_not_the_parser(
+    model_server: ModelServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """demo's smoke step reports as `smoke --endpoint-url` does, without parsing an argv."""
+
+    def no_parsing(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the demo re-entered the command line")
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", no_parsing)
+    assert demo.smoke_local(SETTINGS, model_server.url) == 0
+    out = capsys.readouterr().out
+    assert f"(local {model_server.url}; from stack settings of {STACK})" in out
+    assert out.rstrip().endswith("PASSED")
+    model_server.offset = 100.0
+    assert demo.smoke_local(SETTINGS, model_server.url) == cli.EXIT_FAILED
+    assert "FAILED: predictions" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

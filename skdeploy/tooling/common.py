@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from skdeploy.core.artifact import ArtifactError
@@ -47,26 +47,32 @@ def stack_settings(args: argparse.Namespace) -> EndpointSettings:
     return load_stack_settings(Path(args.project_dir).resolve(), args.stack)
 
 
+#: What keeps a command from running, whichever command: exit 2 with the reason on one line. An
+#: OSError is a full disk or a missing permission: cannot run, not a failed check.
+CANNOT_RUN_ERRORS: tuple[type[Exception], ...] = (
+    SettingsError,
+    ArtifactError,
+    RuntimeUnavailable,
+    OSError,
+)
+
+
 def run_handler(args: argparse.Namespace) -> int:
-    """Run the parsed command's handler; what keeps it from running is exit code 2."""
+    """Run the parsed command's handler, through :func:`guarded`."""
     handler: Handler = args.handler
+    return guarded(lambda: handler(args))
+
+
+def guarded(run: Callable[[], int]) -> int:
+    """Run a command's function; :data:`CANNOT_RUN_ERRORS` are exit 2, Ctrl-C is 130.
+
+    The one place where the error handling every command shares lives: the command line runs
+    each handler through it, and ``skdeploy demo`` each step it borrows from another command.
+    """
     try:
-        return handler(args)
-    except SettingsError as exc:
-        print(f"skdeploy: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except (ArtifactError, RuntimeUnavailable) as exc:
-        print(f"skdeploy: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except OSError as exc:  # a full disk, a missing permission: cannot run, not a failed check
+        return run()
+    except CANNOT_RUN_ERRORS as exc:
         print(f"skdeploy: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130
-
-
-def run_command(register: Registrar, argv: Sequence[str]) -> int:
-    """Run one command (``argv[0]``, added by ``register``) as ``skdeploy`` would run it."""
-    parser = argparse.ArgumentParser(prog="skdeploy")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    return run_handler(parser.parse_args(argv))

@@ -270,6 +270,29 @@ def _timed(steps: list[Step], name: str, run: Callable[[], tuple[bool, str]]) ->
     return ok
 
 
+def smoke_local(settings: EndpointSettings, url: str) -> int:
+    """``skdeploy smoke --endpoint-url URL`` for the stack: its report printed, its exit code."""
+    target = smoke.Target(
+        settings.endpoint_name, settings.region, f"stack settings of {settings.stack}", url
+    )
+    runs = smoke.variant_runs(None, None, lambda: settings, local=True)  # the served one
+    return smoke.smoke_and_report(target, runs)
+
+
+def print_plan(settings: EndpointSettings) -> int:
+    """``skdeploy plan`` for the stack: the plan printed as text, its exit code."""
+    from skdeploy.infra.endpoint import EndpointReplacementRefused
+
+    try:
+        built = plan.build_plan(settings.project_dir, settings.stack)
+    except (preflight.PreflightError, EndpointReplacementRefused) as exc:
+        print(exc, file=sys.stderr)
+        print("skdeploy: the program refuses to declare this stack; no plan", file=sys.stderr)
+        return common.EXIT_FAILED
+    sys.stdout.write(plan.render_plan_text(built))
+    return common.EXIT_OK
+
+
 def _demo_command(args: argparse.Namespace) -> int:
     settings = common.stack_settings(args)
     steps: list[Step] = []
@@ -289,27 +312,13 @@ def _demo_command(args: argparse.Namespace) -> int:
             try:
                 with background_endpoint(settings.project_dir, settings.stack, Path(logs)) as ep:
                     common.progress(f"local endpoint {ep.endpoint_name} at {ep.url}")
-                    code = common.run_command(
-                        smoke.register,
-                        [
-                            "smoke",
-                            "--stack",
-                            settings.stack,
-                            "--project-dir",
-                            str(settings.project_dir),
-                            "--endpoint-url",
-                            ep.url,
-                        ],
-                    )
+                    code = common.guarded(lambda: smoke_local(settings, ep.url))
             except EndpointFailed as exc:
                 return False, str(exc)
         return code == common.EXIT_OK, f"smoke test exit code {code} against the local endpoint"
 
     def offline_plan() -> tuple[bool, str]:
-        code = common.run_command(
-            plan.register,
-            ["plan", "--stack", settings.stack, "--project-dir", str(args.project_dir)],
-        )
+        code = common.guarded(lambda: print_plan(settings))
         return code == common.EXIT_OK, f"offline plan exit code {code}"
 
     for name, run in (

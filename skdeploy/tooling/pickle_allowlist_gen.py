@@ -153,6 +153,33 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
     """Every reachable ``module.name`` of the libraries, split into allowed (with its kind)
     and not allowed."""
     warnings.simplefilter("ignore")
+    found = _found_modules(review)
+    keep: list[object] = []  # keeps resolved objects alive, so that their ids stay unique
+    numpy = sys.modules.get("numpy")
+    ctx = {
+        "review": review,
+        "reviewed": _reviewed_ids(review, keep),
+        "denied": _denied_ids(review, keep),
+        "files": _denied_files(list(review["denied_class_modules"])),
+        "ufunc": getattr(numpy, "ufunc", None),
+    }
+    allowed, refused = _classify(found, ctx)
+    checked: dict[str, str | None] = {}
+    for qualname in review.get("check", ()):
+        module_name, _, name = qualname.rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(module_name), name)
+        except Exception:  # noqa: S112  # nosec B112 - optional modules may fail to import
+            continue  # not in this environment
+        checked[qualname] = _kind(name, obj, ctx)
+    versions = {"python": ".".join(str(part) for part in sys.version_info[:3])}
+    for library in (*review["libraries"], "joblib"):
+        versions[library] = str(getattr(sys.modules.get(library), "__version__", "absent"))
+    return {"environment": versions, "allowed": allowed, "refused": refused, "checked": checked}
+
+
+def _found_modules(review: dict[str, Any]) -> set[str]:
+    """The libraries' modules (walked and already imported), and those of reviewed objects."""
     parts = list(review["skipped_module_parts"])
     found: set[str] = set()
     for library in review["libraries"]:
@@ -165,7 +192,11 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
             module = path.rpartition(".")[0]
             if _in(module, review["libraries"]) is None and _resolve(path) is not None:
                 found.add(module)
-    keep = []  # keeps resolved objects alive, so that their ids stay unique
+    return found
+
+
+def _reviewed_ids(review: dict[str, Any], keep: list[object]) -> dict[int, str]:
+    """``id`` of each reviewed object (and each built-in scorer's metric) -> its review key."""
     reviewed: dict[int, str] = {}
     for key, paths in review["reviewed"].items():
         for path in paths:
@@ -180,6 +211,11 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
         if obj is not None and id(obj) not in reviewed:
             keep.append(obj)
             reviewed[id(obj)] = SCORER_KEY
+    return reviewed
+
+
+def _denied_ids(review: dict[str, Any], keep: list[object]) -> dict[int, str]:
+    """``id`` of each denied class -> why it is denied."""
     denied: dict[int, str] = {}
     for reason, paths in review["denied_classes"].values():
         for path in paths:
@@ -187,14 +223,11 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
             if isinstance(obj, type):
                 keep.append(obj)
                 denied[id(obj)] = reason
-    numpy = sys.modules.get("numpy")
-    ctx = {
-        "review": review,
-        "reviewed": reviewed,
-        "denied": denied,
-        "files": _denied_files(list(review["denied_class_modules"])),
-        "ufunc": getattr(numpy, "ufunc", None),
-    }
+    return denied
+
+
+def _classify(found: set[str], ctx: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Every module-level name of ``found``: allowed (name -> kind) or refused."""
     allowed: dict[str, str] = {}
     refused: list[str] = []
     for module_name in sorted(found):
@@ -217,18 +250,7 @@ def collect(review: dict[str, Any]) -> dict[str, Any]:
                 refused.append(f"{module_name}.{name}")
             else:
                 allowed[f"{module_name}.{name}"] = kind
-    checked: dict[str, str | None] = {}
-    for qualname in review.get("check", ()):
-        module_name, _, name = qualname.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(module_name), name)
-        except Exception:  # noqa: S112  # nosec B112 - optional modules may fail to import
-            continue  # not in this environment
-        checked[qualname] = _kind(name, obj, ctx)
-    versions = {"python": ".".join(str(part) for part in sys.version_info[:3])}
-    for library in (*review["libraries"], "joblib"):
-        versions[library] = str(getattr(sys.modules.get(library), "__version__", "absent"))
-    return {"environment": versions, "allowed": allowed, "refused": refused, "checked": checked}
+    return allowed, refused
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ versions fails here in seconds instead of 20 minutes into an endpoint creation.
 
 The virtualenv is cached under ``build/runtime/<framework>`` and rebuilt only when its pins
 change. The pins install only on the container's Python: if no such interpreter is found (uv,
-pyenv or PATH), :class:`RuntimeUnavailable` says how to get one.
+pyenv or PATH: :mod:`skdeploy.tooling.interpreter`), :class:`RuntimeUnavailable` says how to get
+one.
 
 A runtime is only used once it is known to work: after installing (and making the image's own
 edits, :class:`~skdeploy.core.frameworks.SourcePatch`), the serving stack is imported in it
@@ -26,12 +27,25 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from skdeploy.core.frameworks import FRAMEWORKS, Framework, SourcePatch
+from skdeploy.tooling.interpreter import RuntimeUnavailable, find_python, uv_executable
+
+__all__ = [
+    "PROBE_MODULES",
+    "RuntimeBroken",
+    "RuntimeUnavailable",
+    "apply_patch",
+    "ensure_runtime",
+    "fingerprint",
+    "is_current",
+    "probe",
+    "runtime_dir",
+    "runtime_python",
+]
 
 _STAMP = "skdeploy-runtime.json"
 #: Fingerprint of the installed files when the probe last passed (beside the stamp, whose content
@@ -71,10 +85,6 @@ _TRACEBACK_TAIL_LINES = 12
 _PROBE_TIMEOUT = 300
 
 
-class RuntimeUnavailable(RuntimeError):
-    """The runtime cannot be built on this machine; the message says why and what to do."""
-
-
 class RuntimeBroken(RuntimeUnavailable):
     """The runtime's own serving stack does not import: the runtime is at fault, not the model.
 
@@ -101,66 +111,6 @@ class RuntimeBroken(RuntimeUnavailable):
         self.framework = framework
         self.module = module
         self.detail = detail
-
-
-def _python_version(executable: Path) -> str | None:
-    """``major.minor`` of an interpreter, or None if it does not run."""
-    try:
-        result = subprocess.run(
-            [str(executable), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def _uv() -> str:
-    """The uv executable: the one installed with skdeploy, else the one on PATH."""
-    beside = Path(sys.executable).with_name("uv")
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("uv")
-    if found is None:
-        raise RuntimeUnavailable("uv is not installed: run `make test` or `pip install uv`")
-    return found
-
-
-def python_candidates(minor: str) -> Iterator[Path]:
-    """Interpreters that may be Python ``minor``: uv's own, pyenv's, then PATH."""
-    try:
-        found = subprocess.run(
-            [_uv(), "python", "find", "--no-project", minor],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if found.returncode == 0 and found.stdout.strip():
-            yield Path(found.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired, RuntimeUnavailable):
-        pass
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    for version_dir in sorted((pyenv_root / "versions").glob(f"{minor}.*"), reverse=True):
-        yield version_dir / "bin" / f"python{minor}"
-    on_path = shutil.which(f"python{minor}")
-    if on_path:
-        yield Path(on_path)
-
-
-def find_python(minor: str) -> Path:
-    """An interpreter whose version is exactly ``minor``, or :class:`RuntimeUnavailable`."""
-    for candidate in python_candidates(minor):
-        if candidate.is_file() and _python_version(candidate) == minor:
-            return candidate
-    raise RuntimeUnavailable(
-        f"no Python {minor} interpreter found (looked in uv, pyenv and PATH). The container's "
-        f"pins only install on Python {minor}: install it with `uv python install {minor}` "
-        f"or `pyenv install {minor}`, then run the command again."
-    )
 
 
 def runtime_dir(framework: Framework, build_dir: Path) -> Path:
@@ -276,45 +226,49 @@ def ensure_runtime(
                 )
                 _write_atomically(target / _VERIFIED, fingerprint(target))
             return python
-        interpreter = find_python(framework.python)
-        say = progress or (lambda _msg: None)
-        say(
-            f"building the {framework.version} runtime (Python {framework.python}, "
-            f"scikit-learn {framework.scikit_learn}) in {target}; later runs reuse it"
-        )
-        shutil.rmtree(target, ignore_errors=True)
-        uv = _uv()
-        _run(
-            [uv, "venv", "--quiet", "--python", str(interpreter), str(target)],
-            "create the virtualenv",
-        )
-        _run(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(python),
-                *framework.runtime_requirements(),
-            ],
-            "install the container's pinned packages",
-        )
-        for patch in framework.source_patches:
-            apply_patch(framework, python, patch)
-        probe(
-            framework,
-            python,
-            remedy=(
-                "its pinned packages were installed but do not import together here. Nothing "
-                "in your project can fix that; the framework table (skdeploy/core/frameworks.py) "
-                "must, or use another framework version."
-            ),
-        )
-        _write_atomically(target / _VERIFIED, fingerprint(target))
-        _write_atomically(target / _STAMP, json.dumps(_wanted_stamp(framework), indent=2))
-        say(f"runtime {framework.version} ready")
+        _build(framework, target, python, progress or (lambda _msg: None))
         return python
+
+
+def _build(framework: Framework, target: Path, python: Path, say: Callable[[str], None]) -> None:
+    """Create the virtualenv, install the pins, make the image's edits, probe, then stamp it."""
+    interpreter = find_python(framework.python)
+    say(
+        f"building the {framework.version} runtime (Python {framework.python}, "
+        f"scikit-learn {framework.scikit_learn}) in {target}; later runs reuse it"
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    uv = uv_executable()
+    _run(
+        [uv, "venv", "--quiet", "--python", str(interpreter), str(target)],
+        "create the virtualenv",
+    )
+    _run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            *framework.runtime_requirements(),
+        ],
+        "install the container's pinned packages",
+    )
+    for patch in framework.source_patches:
+        apply_patch(framework, python, patch)
+    probe(
+        framework,
+        python,
+        remedy=(
+            "its pinned packages were installed but do not import together here. Nothing "
+            "in your project can fix that; the framework table (skdeploy/core/frameworks.py) "
+            "must, or use another framework version."
+        ),
+    )
+    _write_atomically(target / _VERIFIED, fingerprint(target))
+    _write_atomically(target / _STAMP, json.dumps(_wanted_stamp(framework), indent=2))
+    say(f"runtime {framework.version} ready")
 
 
 def probe(framework: Framework, python: Path, *, remedy: str) -> None:

@@ -21,7 +21,7 @@ from gunicorn.arbiter import Arbiter
 
 #: ``skdeploy serve``: gunicorn's master is its direct child, and loads this file at start.
 _PARENT = os.getppid()
-#: Same name as in skdeploy/tooling/local.py and serve_app.py.
+#: Same name as in skdeploy/tooling/local/serve.py and serve_app.py.
 _CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
 #: Only a directory created by skdeploy serve is ever removed here.
 _TEMP_PREFIX = "skdeploy-serve-"

@@ -28,6 +28,11 @@ Three layers, outermost first, each copying one real component:
    three (``UserError``); the library's ``transformer.Transformer`` and ``worker.Worker`` do
    the rest, including their quirks (every handler error becomes a 500).
 
+Layer 2 and the start-up are in this file; layer 1 is ``_skdeploy_serve_runtime.py`` and layer
+3 ``_skdeploy_serve_container.py``, beside it. They are imported by those names, which no user
+module is likely to have: this directory comes after the user's code directory on ``sys.path``
+(gunicorn's ``--pythonpath``), and a user module named like a sibling would replace it.
+
 Run by gunicorn, the WSGI callable is :func:`app`. One deliberate difference from the container:
 each worker loads the model when it boots (:func:`load_in_worker`, called by gunicorn_conf.py's
 ``post_worker_init``), not on its first request, and exactly once. The container's lazy load
@@ -49,7 +54,6 @@ Two more modes, run with the runtime's Python outside gunicorn:
   the endpoint's memory.
 """
 
-import functools
 import importlib
 import io
 import json
@@ -58,161 +62,22 @@ import os
 import re
 import resource
 import sys
-import threading
 import time
 import traceback
-import uuid
 from urllib.parse import unquote
+
+from _skdeploy_serve_container import container_app, framework, model_type, worker_app
+from _skdeploy_serve_runtime import RUNTIME_ROUTE, header, invoke_endpoint, payload_limit, read_body
 
 # The container's serving.py configures logging at import, before the library does.
 logging.basicConfig(format="%(asctime)s %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-logger = logging.getLogger("skdeploy.serve")
 
-#: The one environment variable skdeploy.tooling.local fills with this endpoint's description
-#: (JSON).
-CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
 #: The directory each worker writes its load report to (``<pid>.json``); set by
 #: skdeploy.tooling.local.
 LOAD_REPORTS_ENV = "SKDEPLOY_LOAD_REPORTS"
 
 #: nginx's ``location ~ ^/(ping|invocations|execution-parameters)``: a prefix match, as nginx does.
 FORWARDED_PATHS = re.compile(r"^/(ping|invocations|execution-parameters)")
-#: InvokeEndpoint's route in SageMaker Runtime (botocore: /endpoints/{EndpointName}/invocations).
-RUNTIME_ROUTE = re.compile(r"^/endpoints/([^/]+)/invocations$")
-
-#: Request headers SageMaker Runtime forwards to the container; it strips every other header.
-FORWARDED_HEADERS = (
-    "CONTENT_TYPE",
-    "HTTP_ACCEPT",
-    "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES",
-    "HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID",
-    "HTTP_X_AMZN_SAGEMAKER_TARGET_MODEL",
-)
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-#: Botocore's Message shape is at most 2048 characters.
-MAX_MESSAGE = 2048
-_CHUNK = 1 << 16
-
-
-@functools.lru_cache(maxsize=1)
-def endpoint_config():
-    """The emulated endpoint: name, region, account, variant, log group and payload limit.
-
-    Read once per process: skdeploy.tooling.local sets it before gunicorn starts. Callers must not
-    change the dict.
-    """
-    return json.loads(os.environ[CONFIG_ENV])
-
-
-def payload_limit():
-    """The endpoint's request body limit in bytes: the one limit for every route."""
-    return int(endpoint_config()["max_payload_bytes"])
-
-
-# --- Layer 3: the container's serving module ---------------------------------------------------
-
-
-class UserError(Exception):
-    """The container's ``sagemaker_sklearn_container.exceptions.UserError``."""
-
-
-def _framework():
-    # Imported late: sagemaker_containers reads SAGEMAKER_BASE_DIR when first imported.
-    from sagemaker_containers.beta import framework
-
-    return framework
-
-
-def default_model_fn(model_dir):
-    """No default loader: the library raises NotImplementedError asking for a model_fn."""
-    return _framework().transformer.default_model_fn(model_dir)
-
-
-def default_input_fn(input_data, content_type):
-    """Decode by the exact content type; JSON and CSV are cast to float32, as the container does."""
-    framework = _framework()
-    array = framework.encoders.decode(input_data, content_type)
-    if content_type in framework.content_types.UTF8_TYPES:
-        return array.astype("float32")
-    return array
-
-
-def default_predict_fn(input_data, model):
-    """``model.predict`` on whatever input_fn returned."""
-    return model.predict(input_data)
-
-
-def default_output_fn(prediction, accept):
-    """Encode to the Accept type with the library's encoders (json, csv, npy)."""
-    framework = _framework()
-    return framework.worker.Response(
-        framework.encoders.encode(prediction, accept), accept, mimetype=accept
-    )
-
-
-def user_transformer(user_module):
-    """The library's Transformer built from the user's handlers, defaults where one is missing."""
-    transformer = _framework().transformer
-    model_fn = getattr(user_module, "model_fn", default_model_fn)
-    input_fn = getattr(user_module, "input_fn", None)
-    predict_fn = getattr(user_module, "predict_fn", None)
-    output_fn = getattr(user_module, "output_fn", None)
-    transform_fn = getattr(user_module, "transform_fn", None)
-    if transform_fn and (input_fn or predict_fn or output_fn):
-        raise UserError(
-            "Cannot use transform_fn implementation with input_fn, predict_fn, and/or output_fn"
-        )
-    if transform_fn is not None:
-        return transformer.Transformer(model_fn=model_fn, transform_fn=transform_fn)
-    return transformer.Transformer(
-        model_fn=model_fn,
-        input_fn=input_fn or default_input_fn,
-        predict_fn=predict_fn or default_predict_fn,
-        output_fn=output_fn or default_output_fn,
-    )
-
-
-def load_user_module(module_name):
-    """Import the user module, resolve its handlers and call model_fn (``initialize``)."""
-    user_module = importlib.import_module(module_name)
-    transformer = user_transformer(user_module)
-    transformer.initialize()
-    return transformer, getattr(user_module, "execution_parameters_fn", None)
-
-
-_container = None
-#: The class of what model_fn returned, for the load report.
-_model_type = None
-# Created at import, which in a gunicorn gevent worker comes after gevent's monkey-patching: a
-# greenlet waiting for it yields to the others instead of blocking the worker.
-_load_lock = threading.Lock()
-
-
-def worker_app():
-    """The container's Flask worker, built once per process: the user module and model_fn run here.
-
-    The container builds it on each worker's first request without a guard; the lock makes a
-    request that arrives during the load wait for it rather than start a second one.
-    """
-    global _container, _model_type
-    if _container is None:
-        with _load_lock:
-            if _container is None:
-                framework = _framework()
-                serving_env = framework.env.ServingEnv()
-                transformer, execution_parameters_fn = load_user_module(serving_env.module_name)
-                _model_type = type(getattr(transformer, "_model", None)).__name__
-                _container = framework.worker.Worker(
-                    transform_fn=transformer.transform,
-                    module_name=serving_env.module_name,
-                    execution_parameters_fn=execution_parameters_fn,
-                )
-    return _container
-
-
-def container_app(environ, start_response):
-    """The container's WSGI entry point: the Flask worker (loaded at boot, see load_in_worker)."""
-    return worker_app()(environ, start_response)
 
 
 # --- Layer 2: nginx ------------------------------------------------------------------------------
@@ -246,7 +111,7 @@ def container_route(environ, start_response):
     if length.isdigit() and int(length) > limit:
         return _too_large(start_response, limit)
     if not length and "HTTP_TRANSFER_ENCODING" in environ:
-        body = _read_body(environ, limit)
+        body = read_body(environ, limit)
         if body is None:
             return _too_large(start_response, limit)
         environ = dict(environ)
@@ -256,9 +121,9 @@ def container_route(environ, start_response):
 
     def json_errors(status, headers, exc_info=None):
         # Flask's routing errors are HTML pages; any other answer passes through unchanged.
-        content_type = _header(headers, "Content-Type") or ""
+        content_type = header(headers, "Content-Type") or ""
         if status[:3] in ("404", "405") and content_type.startswith("text/html"):
-            body, headers = _routing_error(environ, status, _header(headers, "Allow"))
+            body, headers = _routing_error(environ, status, header(headers, "Allow"))
             replaced.append(body)
         return start_response(status, headers, exc_info)
 
@@ -301,194 +166,6 @@ def _too_large(start_response, limit):
     return [body]
 
 
-# --- Layer 1: SageMaker Runtime ------------------------------------------------------------------
-
-
-def invoke_endpoint(environ, start_response, endpoint_name):
-    """InvokeEndpoint: check the name and the size, call the container, translate its answer."""
-    config = endpoint_config()
-    request_id = str(uuid.uuid4())
-    if endpoint_name != config["endpoint_name"]:
-        return _service_error(
-            start_response,
-            request_id,
-            "400 Bad Request",
-            "ValidationError",
-            {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
-        )
-    target = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
-    if target is not None and target != config["variant"]:
-        return _service_error(
-            start_response,
-            request_id,
-            "400 Bad Request",
-            "ValidationError",
-            {
-                "message": f"Target variant {target} not found on endpoint {endpoint_name} "
-                f"(this local endpoint serves variant {config['variant']})."
-            },
-        )
-    body = _read_body(environ, payload_limit())
-    if body is None:
-        return _oversize(start_response, request_id, config)
-    status, headers, payload = _call(container_app, _container_environ(environ, body))
-    code = int(status.split(" ", 1)[0])
-    if code >= 400:
-        return _model_error(start_response, request_id, config, code, payload)
-    content_type = _header(headers, "Content-Type") or "application/octet-stream"
-    response_headers = [
-        ("Content-Type", content_type),
-        ("x-Amzn-Invoked-Production-Variant", config["variant"]),
-        ("x-amzn-RequestId", request_id),
-    ]
-    custom = _header(headers, CUSTOM_ATTRIBUTES)
-    if custom is not None:
-        response_headers.append((CUSTOM_ATTRIBUTES, custom))
-    response_headers.append(("Content-Length", str(len(payload))))
-    start_response("200 OK", response_headers)
-    return [payload]
-
-
-def _read_body(environ, limit):
-    """The request body, or None when it is larger than ``limit``.
-
-    A Content-Length over the limit is refused before anything is read, and reading stops as
-    soon as a body without one passes the limit. The rest is left unread: gunicorn discards it
-    before the next request on the connection, within its keep-alive timeout, so an endless
-    body cannot hold a worker.
-    """
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH") or ""
-    if length.isdigit() and int(length) > limit:
-        return None
-    chunks = []
-    size = 0
-    while True:
-        chunk = stream.read(_CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-
-
-def _container_environ(environ, body):
-    """The request as the container sees it: ``POST /invocations``, only forwarded headers."""
-    inner = {k: v for k, v in environ.items() if not k.startswith("HTTP_") and k != "CONTENT_TYPE"}
-    inner.update({k: environ[k] for k in FORWARDED_HEADERS if k in environ})
-    inner.update(
-        {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/invocations",
-            "RAW_URI": "/invocations",
-            "QUERY_STRING": "",
-            "CONTENT_LENGTH": str(len(body)),
-            "HTTP_HOST": environ.get("HTTP_HOST", "localhost"),
-            "wsgi.input": io.BytesIO(body),
-        }
-    )
-    return inner
-
-
-def _call(wsgi_app, environ):
-    """Run a WSGI app in-process and collect (status, headers, body).
-
-    An exception escaping the app is what gunicorn answers with its own 500 page; it is logged
-    with its traceback, as gunicorn would.
-    """
-    captured = {}
-    written = []
-
-    def start_response(status, headers, exc_info=None):
-        captured["status"] = status
-        captured["headers"] = headers
-        return written.append
-
-    try:
-        result = wsgi_app(environ, start_response)
-        try:
-            written.extend(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-    except Exception:  # the server answers 500 for anything the app raises
-        logger.exception("Error handling request /invocations")
-        return (
-            "500 Internal Server Error",
-            [("Content-Type", "text/html")],
-            (
-                b"<html><head><title>Internal Server Error</title></head><body><h1><p>"
-                b"Internal Server Error</p></h1></body></html>"
-            ),
-        )
-    return captured["status"], captured["headers"], b"".join(written)
-
-
-def _header(headers, name):
-    for key, value in headers:
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _service_error(start_response, request_id, status, error_type, document):
-    """A rest-json error: botocore reads the code from x-amzn-ErrorType, fields from the body."""
-    body = json.dumps(document).encode("utf-8")
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(body))),
-        ("x-amzn-RequestId", request_id),
-    ]
-    if error_type:
-        headers.append(("x-amzn-ErrorType", error_type))
-    start_response(status, headers)
-    return [body]
-
-
-def _oversize(start_response, request_id, config):
-    """The service's answer to a body over the limit, in the style the endpoint kind uses."""
-    if config["oversize_style"] == "validation":
-        return _service_error(
-            start_response,
-            request_id,
-            "400 Bad Request",
-            "ValidationError",
-            {"message": f"Request {request_id} has oversize body."},
-        )
-    return _service_error(
-        start_response,
-        request_id,
-        "413 Request Entity Too Large",
-        None,
-        {"message": f"HTTP content length exceeded {config['max_payload_bytes']} bytes."},
-    )
-
-
-def _model_error(start_response, request_id, config, code, payload):
-    """A container 4xx/5xx as the service reports it: 424 ModelError with the original answer."""
-    original = payload.decode("utf-8", "replace")
-    kind = "client" if code < 500 else "server"
-    log_group = config["log_group"]
-    region = config["region"]
-    account = config["account"]
-    message = (
-        f'Received {kind} error ({code}) from primary with message "{original}". See '
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logEventViewer:group={log_group} in account {account} for more information."
-    )
-    document = {
-        "message": message[:MAX_MESSAGE],
-        "OriginalStatusCode": code,
-        "OriginalMessage": original[:MAX_MESSAGE],
-        "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
-    }
-    return _service_error(
-        start_response, request_id, "424 Failed Dependency", "ModelError", document
-    )
-
-
 # --- Start-up, loading and measuring ------------------------------------------------------------
 
 LOAD_FAILED = (
@@ -504,10 +181,10 @@ def prepare_code():
     The container then pip-installs it as a package; here it is put on ``sys.path`` instead (and
     gunicorn gets it with ``--pythonpath``), so the shared runtime virtualenv is never modified.
     """
-    framework = _framework()
-    serving_env = framework.env.ServingEnv()
-    code_dir = framework.env.code_dir
-    framework.files.download_and_extract(serving_env.module_dir, code_dir)
+    library = framework()
+    serving_env = library.env.ServingEnv()
+    code_dir = library.env.code_dir
+    library.files.download_and_extract(serving_env.module_dir, code_dir)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     return serving_env.module_name
@@ -517,7 +194,7 @@ def import_serving_stack():
     """What a worker holds before model_fn: sagemaker-containers (Flask, ...) and scikit-learn."""
     import sklearn  # noqa: F401 - the user module imports it, or joblib.load does
 
-    _framework()
+    framework()
 
 
 def peak_rss_kib():
@@ -544,7 +221,7 @@ def _loaded(started, before_kib):
     return {
         "pid": os.getpid(),
         "ok": True,
-        "model": _model_type,
+        "model": model_type(),
         "seconds": round(time.time() - started, 3),
         "before_kib": before_kib,
         "peak_kib": peak_rss_kib(),
