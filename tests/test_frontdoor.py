@@ -44,7 +44,7 @@ SAMPLES = json.loads((REPO / "model" / "samples.json").read_text())
 TOLERANCE = float(SAMPLES["tolerance"])
 #: Third-party imports the Lambda Python 3.12 runtime provides; anything else breaks the zip.
 LAMBDA_PROVIDED = {"boto3", "botocore"}
-#: The account serve_app names in its error messages: it must never reach a caller.
+#: The account _skdeploy_serve_app names in its error messages: it must never reach a caller.
 ACCOUNT = "123456789012"
 
 

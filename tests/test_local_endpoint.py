@@ -40,6 +40,7 @@ from skdeploy.core.constants import (
     LOG_GROUP_PREFIX,
     MAX_PAYLOAD_BYTES,
     MAX_SERVERLESS_PAYLOAD_BYTES,
+    RESERVED_MODULE_PREFIX,
     container_environment,
 )
 from skdeploy.core.settings import load_stack_settings
@@ -726,3 +727,25 @@ def test_serve_refuses_a_pickle_that_would_run_a_command(tmp_path: Path) -> None
     assert result.returncode == 1, result.stderr
     assert "posix.system" in result.stderr
     assert not marker.exists()
+
+
+def test_user_modules_named_like_the_local_servers_files_are_not_mistaken_for_them(
+    tmp_path: Path, runtime_python: Path
+) -> None:
+    """A user's serve_app.py or gunicorn_conf.py is theirs, as in the container: never ours."""
+    project = make_project(tmp_path / "project")
+    handlers = project / "inference"
+    # Our own files there are named with the reserved prefix, which check refuses in handlers.
+    runtime_dir = REPO / "skdeploy" / "tooling" / "_runtime"
+    ours = sorted(p.stem for p in runtime_dir.glob("*.py") if p.name != "__init__.py")
+    assert all(name.startswith(RESERVED_MODULE_PREFIX) for name in ours)
+    names = ["serve_app", "gunicorn_conf", "app", "server", "worker"]
+    checks = []
+    for name in names:
+        (handlers / f"{name}.py").write_text("USER_MODULE = True\n")
+        checks.append(f"import {name}\nassert getattr({name}, 'USER_MODULE', False), {name}\n")
+    inference = handlers / "inference.py"
+    inference.write_text("".join(checks) + inference.read_text())
+    with running_serve(project, tmp_path / "logs") as endpoint:
+        response = invoke_json(endpoint.client(), TEST_ENDPOINT_NAME, SAMPLES["instances"])
+        assert_predictions(json.loads(response["Body"].read())["predictions"], SAMPLES["instances"])

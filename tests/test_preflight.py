@@ -313,6 +313,20 @@ def test_a_broken_handler_is_refused_by_name(
     assert expected in error.message
 
 
+@pytest.mark.parametrize("shipped", ["_skdeploy_serve_app.py", "_skdeploy_mine/__init__.py"])
+def test_a_handler_module_with_the_local_servers_prefix_is_refused(
+    tmp_path: Path, shipped: str
+) -> None:
+    """A module or package named _skdeploy_* would share an import path with the local server."""
+    copy = project(tmp_path)
+    path = copy / "inference" / shipped
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("VALUE = 1\n")
+    (message,) = messages(static(copy), "handlers")
+    assert message.startswith(f"{shipped.split('/')[0].removesuffix('.py')}: handler module")
+    assert "reserved for skdeploy's local server" in message
+
+
 def test_model_fn_bound_under_a_top_level_if_counts(tmp_path: Path) -> None:
     """A model_fn bound at import time inside a top-level `if` is found, as getattr finds it."""
     copy = project(tmp_path)

@@ -23,6 +23,9 @@ ENV_BASE_DIR: Final = "SAGEMAKER_BASE_DIR"
 PROGRAM: Final = "inference.py"
 #: The wire format module the project's ``inference.py`` imports; ships beside it in ``code/``.
 WIRE_MODULE: Final = "skdeploy_wire.py"
+#: Names of the local server's own modules (``skdeploy/tooling/_runtime/``), which share the
+#: import path with ``code/`` in the runtime: a handler module may not start with it.
+RESERVED_MODULE_PREFIX: Final = "_skdeploy_"
 #: The instance type of a stack that names none (2 vCPUs, 8 GiB).
 DEFAULT_INSTANCE_TYPE: Final = "ml.m5.large"
 #: What makes a folder of the handler directory a package that ships in ``code/``.

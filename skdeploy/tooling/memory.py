@@ -6,7 +6,8 @@ into its own buffers); a compressed joblib file of a few MB can expand to gigaby
 runtime phase of ``skdeploy check`` loads each model the endpoint runs as a serving worker
 loads it and compares what it measured with the endpoint's memory:
 
-- ``serve_app.py --measure`` runs with the runtime's Python on the stack's own artifact, after
+- ``_skdeploy_serve_app.py --measure`` runs with the runtime's Python on the stack's own artifact,
+after
   the pickle inspection (the static checks, and serve's gate again before anything is
   unpickled): gevent patched, the serving stack and scikit-learn imported, then the user module
   imported and ``model_fn`` called through sagemaker-containers' Transformer, as a gunicorn

@@ -11,7 +11,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from skdeploy.core.artifact import handler_files
-from skdeploy.core.constants import CONTAINER_MODULES, PROGRAM, REQUIREMENTS_FILE
+from skdeploy.core.constants import (
+    CONTAINER_MODULES,
+    PROGRAM,
+    REQUIREMENTS_FILE,
+    RESERVED_MODULE_PREFIX,
+)
 from skdeploy.core.frameworks import Framework
 from skdeploy.core.preflight._report import PreflightReport
 from skdeploy.core.preflight._requirements import requirement_names
@@ -112,6 +117,13 @@ def _check_handler_dir(
     local_modules = {n.split("/")[0].removesuffix(".py") for n in shipped}
     required = requirement_names(inference_dir / REQUIREMENTS_FILE)
     prefix = f"{variant.name}/" if settings.several_models else ""
+    for module in sorted(m for m in local_modules if m.startswith(RESERVED_MODULE_PREFIX)):
+        report.add(
+            "handlers",
+            "error",
+            f"{prefix}{module}: handler module names starting with {RESERVED_MODULE_PREFIX!r} are "
+            "reserved for skdeploy's local server, which shares their import path; rename it",
+        )
     for source in (inference_dir / n for n in shipped):
         try:
             tree = _parse(source, version)

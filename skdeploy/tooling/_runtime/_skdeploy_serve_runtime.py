@@ -1,6 +1,7 @@
 """Layer 1 of ``skdeploy serve``: SageMaker Runtime's InvokeEndpoint, and the emulated endpoint.
 
-Runs in the runtime virtualenv beside ``serve_app.py`` (see its docstring), which imports it by
+Runs in the runtime virtualenv beside ``_skdeploy_serve_app.py`` (see its docstring), which imports
+it by
 this unique name, so that no module in the user's code directory can replace it. Same rules
 as there: the runtime's Python syntax, no skdeploy import.
 """

@@ -4,7 +4,8 @@ What runs is what runs behind a SageMaker endpoint, minus the Docker image: the 
 ``model.tar.gz`` (built by :mod:`skdeploy.core.artifact`) extracted the way the container extracts
 it, the container's environment variables (:func:`skdeploy.core.constants.container_environment`),
 the container's Python and pinned packages (:mod:`skdeploy.tooling.runtime`), and its serving
-library ``sagemaker-containers`` under ``gunicorn -k gevent``. In front of it, ``serve_app.py``
+library ``sagemaker-containers`` under ``gunicorn -k gevent``. In front of it,
+``_skdeploy_serve_app.py``
 copies nginx's routing and the SageMaker Runtime API, so that an unchanged boto3
 ``sagemaker-runtime`` client (``endpoint_url=http://127.0.0.1:PORT``) gets the answers, headers and
 exceptions it gets from AWS.
@@ -17,7 +18,7 @@ or the server died, 2 cannot run):
 3. extract the artifact to ``<tmp>/opt/ml/model`` and serve with ``SAGEMAKER_BASE_DIR=<tmp>/opt/ml``
    (sagemaker-containers takes every path from it outside a container);
 4. copy the code and import the user module, as the container does before gunicorn
-   (``serve_app.py --prepare``);
+   (``_skdeploy_serve_app.py --prepare``);
 5. start gunicorn on the bound socket; each worker calls ``model_fn`` once, as it boots, and
    reports the load (time, peak RSS): a broken model stops the server in seconds with its
    traceback, where SageMaker shows failed health checks for twenty minutes;

@@ -23,9 +23,10 @@ from skdeploy.core.constants import (
 from skdeploy.core.settings import EndpointSettings
 from skdeploy.tooling.local.options import ServeOptions
 
-#: The environment variable carrying the endpoint description to ``serve_app.py`` (same name there).
+#: The environment variable carrying the endpoint description to ``_skdeploy_serve_app.py`` (same
+#: name there).
 CONFIG_ENV: Final = "SKDEPLOY_LOCAL_ENDPOINT"
-#: The directory each worker writes its load report to (same name in ``serve_app.py``).
+#: The directory each worker writes its load report to (same name in ``_skdeploy_serve_app.py``).
 LOAD_REPORTS_ENV: Final = "SKDEPLOY_LOAD_REPORTS"
 #: The account named in emulated error messages (moto's default account, as in the other offline
 #: tools); no AWS account is involved.
@@ -47,7 +48,7 @@ def local_path(value: str, base_dir: Path) -> str:
 
 
 def endpoint_description(settings: EndpointSettings, options: ServeOptions) -> dict[str, object]:
-    """What ``serve_app.py`` needs to answer as SageMaker Runtime does for this endpoint."""
+    """What ``_skdeploy_serve_app.py`` needs to answer as SageMaker Runtime does for this one."""
     return {
         "endpoint_name": settings.endpoint_name,
         "region": settings.region,

@@ -17,7 +17,8 @@ from skdeploy.tooling.local.options import ServeError
 
 @dataclass(frozen=True)
 class LoadReport:
-    """One load of the model in the runtime: a gunicorn worker's, or ``serve_app.py --measure``.
+    """One load of the model in the runtime: a gunicorn worker's, or ``_skdeploy_serve_app.py
+    --measure``.
 
     Memory is resident memory (RSS) of the loading process: ``before_bytes`` once Python and the
     serving stack (gevent, sagemaker-containers, scikit-learn) are imported, ``peak_bytes`` its
@@ -32,7 +33,7 @@ class LoadReport:
 
     @classmethod
     def from_json(cls, document: Mapping[str, object]) -> LoadReport:
-        """Read a report ``serve_app.py`` wrote (sizes in KiB there)."""
+        """Read a report ``_skdeploy_serve_app.py`` wrote (sizes in KiB there)."""
         return cls(
             pid=int(str(document["pid"])),
             model=str(document["model"]),

@@ -20,10 +20,11 @@ from typing import Final
 from skdeploy.tooling.common import EXIT_CANNOT_RUN, EXIT_FAILED
 from skdeploy.tooling.local.options import ServeError, ServeOptions
 
-#: The script gunicorn serves (``serve_app:app``), also run as ``--prepare`` and ``--measure``.
-SERVE_APP: Final = Path(__file__).resolve().parents[1] / "_runtime" / "serve_app.py"
+#: The script gunicorn serves (``_skdeploy_serve_app:app``), also run as ``--prepare`` and
+#: ``--measure``.
+SERVE_APP: Final = Path(__file__).resolve().parents[1] / "_runtime" / "_skdeploy_serve_app.py"
 #: gunicorn's hooks: stop (and clean up) if ``skdeploy serve`` dies without stopping it.
-GUNICORN_CONF: Final = SERVE_APP.with_name("gunicorn_conf.py")
+GUNICORN_CONF: Final = SERVE_APP.with_name("_skdeploy_gunicorn_conf.py")
 #: What the image's ``gunicorn`` script runs. ``python -m gunicorn`` exists only from gunicorn 20.1,
 #: and frameworks 0.23-1 and 1.0-1 pin 20.0.4.
 GUNICORN_MAIN: Final = (

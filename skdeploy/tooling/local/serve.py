@@ -34,7 +34,7 @@ from skdeploy.tooling.local.process import (
     wait_until_healthy,
 )
 
-#: Prefix of the temporary directory; gunicorn_conf.py only ever removes one named so.
+#: Prefix of the temporary directory; _skdeploy_gunicorn_conf.py only ever removes one named so.
 TEMP_PREFIX: Final = "skdeploy-serve-"
 
 

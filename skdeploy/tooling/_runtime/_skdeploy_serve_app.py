@@ -34,7 +34,8 @@ module is likely to have: this directory comes after the user's code directory o
 (gunicorn's ``--pythonpath``), and a user module named like a sibling would replace it.
 
 Run by gunicorn, the WSGI callable is :func:`app`. One deliberate difference from the container:
-each worker loads the model when it boots (:func:`load_in_worker`, called by gunicorn_conf.py's
+each worker loads the model when it boots (:func:`load_in_worker`, called by
+_skdeploy_gunicorn_conf.py's
 ``post_worker_init``), not on its first request, and exactly once. The container's lazy load
 has no guard: in a gevent worker, a request that arrives while ``model_fn`` waits on anything
 gevent patches (a socket, a subprocess, a sleep) starts a second load of its own. The load still
@@ -45,9 +46,11 @@ fails health checks for twenty minutes. Each worker writes a load report (second
 
 Two more modes, run with the runtime's Python outside gunicorn:
 
-- ``python serve_app.py --prepare``: what ``server.start`` does before it starts gunicorn: copy
-  the code into the code directory and import the user module (so an import error fails here);
-- ``python serve_app.py --measure REPORT``: load the model as a worker does (gevent patched, the
+- ``python _skdeploy_serve_app.py --prepare``: what ``server.start`` does before it starts
+  gunicorn: copy the code into the code directory and import the user module (so an import error
+  fails here);
+- ``python _skdeploy_serve_app.py --measure REPORT``: load the model as a worker does (gevent
+  patched, the
   serving stack and scikit-learn imported, then the user module imported and ``model_fn`` called
   through the library's Transformer) and write the process's RSS before the load and its peak
   after it (:func:`peak_rss_kib`) to ``REPORT`` as JSON: what ``skdeploy check`` compares with
@@ -311,7 +314,8 @@ def main(argv):
     if len(argv) == 2 and argv[0] == "--measure":
         return measure(argv[1])
     sys.stderr.write(
-        "usage: serve_app.py --prepare | --measure REPORT (gunicorn serves serve_app:app)\n"
+        "usage: _skdeploy_serve_app.py --prepare | --measure REPORT"
+        " (gunicorn serves _skdeploy_serve_app:app)\n"
     )
     return 2
 

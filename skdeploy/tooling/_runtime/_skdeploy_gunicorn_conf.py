@@ -21,7 +21,7 @@ from gunicorn.arbiter import Arbiter
 
 #: ``skdeploy serve``: gunicorn's master is its direct child, and loads this file at start.
 _PARENT = os.getppid()
-#: Same name as in skdeploy/tooling/local/serve.py and serve_app.py.
+#: Same name as in skdeploy/tooling/local/serve.py and _skdeploy_serve_app.py.
 _CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
 #: Only a directory created by skdeploy serve is ever removed here.
 _TEMP_PREFIX = "skdeploy-serve-"
@@ -44,10 +44,11 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
-    """Load the model in this worker before it accepts a request (serve_app.load_in_worker)."""
-    import serve_app  # on --pythonpath; gunicorn has already imported it as the application
+    """Load the model in this worker before it accepts a request (see load_in_worker)."""
+    # On --pythonpath; gunicorn has already imported it as the application.
+    import _skdeploy_serve_app
 
-    if not serve_app.load_in_worker(worker.notify):
+    if not _skdeploy_serve_app.load_in_worker(worker.notify):
         # The master halts with "Worker failed to boot." and the same status.
         sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
