@@ -139,6 +139,9 @@ class DeclaredResource:
     delete_before_replace: bool = False
     dependencies: tuple[str, ...] = ()
     replacement_trigger: Any = None
+    #: Full URNs this resource was known by before (``ResourceOptions.aliases``): the engine
+    #: matches the resource to its old state under any of them, so a move is not a replacement.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -273,10 +276,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: ProviderMocks) -> None:
         super().__init__(mocks)
         self.declared: list[DeclaredResource] = []
+        self.stack_urn = ""
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = self.make_urn(request.parent, request.type, request.name)
             return response
         urn = self.make_urn(request.parent, request.type, request.name)
         inputs = rpc.deserialize_properties(request.object)
@@ -296,9 +301,39 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 replacement_trigger=json_format.MessageToDict(request.replacement_trigger)
                 if request.HasField("replacement_trigger")
                 else None,
+                aliases=tuple(self._alias_urn(request, alias) for alias in request.aliases),
             )
         )
         return response
+
+    def _alias_urn(self, request: Any, alias: Any) -> str:
+        """An alias as the full old URN the engine resolves it to.
+
+        The SDK sends either a URN or a spec (the mock monitor supports alias specs) whose empty
+        fields mean "as the resource is now": same name, type, stack, project and parent, unless
+        ``noParent`` says it was at the top, under the stack (the mock monitor, unlike the engine,
+        qualifies a top-level resource's type by the stack's, so that is where the old URN is
+        looked for). Aliases a child inherits from an aliased parent are the engine's to compute
+        and are not listed.
+        """
+        if alias.HasField("urn") or not alias.HasField("spec"):
+            return str(alias.urn)
+        spec = alias.spec
+        where = spec.WhichOneof("parent")
+        parent = (
+            spec.parentUrn
+            if where == "parentUrn"
+            else self.stack_urn
+            if where == "noParent"
+            else None
+        )
+        return _urn(
+            request.parent if parent is None else parent,
+            spec.type or request.type,
+            spec.name or request.name,
+            stack=spec.stack or runtime_settings.get_stack(),
+            project=spec.project or runtime_settings.get_project(),
+        )
 
     def ReadResource(self, request: Any) -> Any:
         """Reads (a StackReference) are recorded too, so that every dependency resolves."""
@@ -317,6 +352,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         )
         return response
+
+
+def _urn(parent: str, type_: str, name: str, *, stack: str, project: str) -> str:
+    """A resource's URN: its type qualified by its parent's own type, as the engine writes it."""
+    if parent:
+        type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
+    return "urn:pulumi:" + "::".join([stack, project, type_, name])
 
 
 def _mask_secrets(value: Any) -> Any:

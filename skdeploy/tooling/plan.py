@@ -51,10 +51,16 @@ MAX_LISTED: Final = 200
 #: Type of the resource whose replacement means downtime (``--fail-on-replace``).
 ENDPOINT_TYPE: Final = "aws:sagemaker/endpoint:Endpoint"
 
-Action = Literal["add", "update", "replace", "delete"]
-#: Order of the summary line and of the markdown table.
-ACTIONS: Final[tuple[Action, ...]] = ("add", "update", "replace", "delete")
-_SYMBOL: Final[Mapping[Action, str]] = {"add": "+", "update": "~", "replace": "±", "delete": "-"}
+Action = Literal["add", "update", "replace", "move", "delete"]
+#: Order of the summary line and of the markdown table (``move`` is shown only when there is one).
+ACTIONS: Final[tuple[Action, ...]] = ("add", "update", "replace", "move", "delete")
+_SYMBOL: Final[Mapping[Action, str]] = {
+    "add": "+",
+    "update": "~",
+    "replace": "±",
+    "move": "→",
+    "delete": "-",
+}
 
 
 class PlanFileError(ValueError):
@@ -88,12 +94,14 @@ class PlannedResource:
     depends_on: tuple[str, ...] = ()
     delete_before_replace: bool = False
     replacement_trigger: Any = None
+    aliases: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """``{urn, type, name, parent, inputs, options: {protect, retainOnDelete, dependsOn}}``.
 
         ``deleteBeforeReplace`` and ``replacementTrigger`` are options too: the first makes a
         replacement a downtime, the second replaces the resource whenever its value changes.
+        ``aliases`` are the full URNs the resource had before a move (absent in older plans).
         """
         return {
             "urn": self.urn,
@@ -107,6 +115,7 @@ class PlannedResource:
                 "dependsOn": list(self.depends_on),
                 "deleteBeforeReplace": self.delete_before_replace,
                 "replacementTrigger": self.replacement_trigger,
+                "aliases": list(self.aliases),
             },
         }
 
@@ -180,6 +189,7 @@ def build_plan(
                     depends_on=tuple(sorted(r.dependencies)),
                     delete_before_replace=r.delete_before_replace,
                     replacement_trigger=_plain_numbers(r.replacement_trigger),
+                    aliases=tuple(sorted(r.aliases)),
                 )
                 for r in run.resources
             ),
@@ -210,6 +220,8 @@ def _resource_from_json(item: object, where: str, source: str) -> PlannedResourc
         raise _not_a_plan(source, f"{where}.inputs must be an object")
     if not isinstance(options, dict) or not isinstance(options.get("dependsOn", []), list):
         raise _not_a_plan(source, f"{where}.options must be an object with a dependsOn list")
+    if not isinstance(options.get("aliases", []), list):
+        raise _not_a_plan(source, f"{where}.options.aliases must be a list")
     return PlannedResource(
         urn=item["urn"],
         type=item["type"],
@@ -221,6 +233,7 @@ def _resource_from_json(item: object, where: str, source: str) -> PlannedResourc
         depends_on=tuple(str(d) for d in options.get("dependsOn", [])),
         delete_before_replace=bool(options.get("deleteBeforeReplace", False)),
         replacement_trigger=options.get("replacementTrigger"),
+        aliases=tuple(str(a) for a in options.get("aliases", [])),
     )
 
 
@@ -394,6 +407,8 @@ class ResourceChange:
     option_changes: tuple[Change, ...] = ()
     changed_inputs: tuple[str, ...] = ()
     replaced_because: tuple[str, ...] = ()
+    #: The base plan's URN of a resource matched through one of its aliases.
+    moved_from: str | None = None
 
     @property
     def label(self) -> str:
@@ -406,7 +421,8 @@ class ResourceChange:
         """The changed inputs (or, for an added or deleted resource, all of them), one a line."""
         if self.action in ("add", "delete"):
             return [_shown_leaf(p, v) for p, v in leaves(dict(self.resource.inputs)) if p]
-        lines = [c.render() for c in self.changes]
+        lines = [] if self.moved_from is None else [f"moved from {self.moved_from}"]
+        lines += [c.render() for c in self.changes]
         lines += [f"option {c.render()}" for c in self.option_changes]
         return lines
 
@@ -421,6 +437,7 @@ class ResourceChange:
             "replacedBecause": list(self.replaced_because),
             "changes": [c.to_json() for c in self.changes],
             "optionChanges": [c.to_json() for c in self.option_changes],
+            "movedFrom": self.moved_from,
         }
 
 
@@ -443,8 +460,9 @@ class PlanDiff:
         return not self.resources and not self.outputs
 
     def summary(self) -> str:
-        """``+2 to add, ~1 to update, ±2 to replace, -0 to delete``."""
-        return ", ".join(f"{_SYMBOL[a]}{self.count(a)} to {a}" for a in ACTIONS)
+        """``+2 to add, ~1 to update, ±2 to replace, -0 to delete`` (``→1 to move`` if any)."""
+        shown = [a for a in ACTIONS if a != "move" or self.count(a)]
+        return ", ".join(f"{_SYMBOL[a]}{self.count(a)} to {a}" for a in shown)
 
     def replaces(self, type_: str) -> list[ResourceChange]:
         """Resources of ``type_`` that would be replaced or deleted."""
@@ -478,9 +496,13 @@ def _options(resource: PlannedResource) -> dict[str, Any]:
 READ_TYPES: Final = frozenset({"pulumi:pulumi:StackReference"})
 
 
-def _resource_change(before: PlannedResource, after: PlannedResource) -> ResourceChange | None:
+def _resource_change(
+    before: PlannedResource, after: PlannedResource, *, moved: bool = False
+) -> ResourceChange | None:
+    """How ``before`` becomes ``after``; a move with no change is ``move``, else None."""
     from skdeploy.tooling.mockrun import replacing_fields
 
+    moved_from = before.urn if moved else None
     inputs: list[Change] = []
     changed: list[str] = []
     for key in sorted(set(before.inputs) | set(after.inputs)):
@@ -492,7 +514,7 @@ def _resource_change(before: PlannedResource, after: PlannedResource) -> Resourc
             inputs += found
     options = value_changes(_options(before), _options(after))
     if not changed and not options:
-        return None
+        return ResourceChange("move", after, moved_from=moved_from) if moved else None
     replacing = sorted(replacing_fields(after.type, {c.path for c in inputs}))
     if any(c.path.startswith("replacementTrigger") for c in options):
         # Conservative: a trigger that changes, appears or goes away is taken as a replacement.
@@ -504,21 +526,44 @@ def _resource_change(before: PlannedResource, after: PlannedResource) -> Resourc
         option_changes=tuple(options),
         changed_inputs=tuple(changed),
         replaced_because=tuple(replacing),
+        moved_from=moved_from,
     )
 
 
+def _moves(
+    old: Mapping[str, PlannedResource], new: Mapping[str, PlannedResource]
+) -> dict[str, str]:
+    """Head URN → base URN of each resource the engine finds under an alias of its new URN.
+
+    As for the engine, an alias matches a base resource that no head resource keeps its URN.
+    """
+    moves: dict[str, str] = {}
+    for urn, resource in new.items():
+        if urn in old:
+            continue
+        found = [a for a in resource.aliases if a in old and a not in new]
+        if found and found[0] not in moves.values():
+            moves[urn] = found[0]
+    return moves
+
+
 def diff_plans(base: Plan, head: Plan) -> PlanDiff:
-    """What applying ``head`` to a stack deployed from ``base`` would do."""
+    """What applying ``head`` to a stack deployed from ``base`` would do.
+
+    A resource is matched by URN, or by one of its aliases (a move: not a delete and a create).
+    """
     old = {r.urn: r for r in base.resources if r.type not in READ_TYPES}
     new = {r.urn: r for r in head.resources if r.type not in READ_TYPES}
+    moves = _moves(old, new)
     changes: list[ResourceChange] = []
     unchanged = 0
-    for urn in sorted(set(old) | set(new)):
-        if urn not in old:
+    for urn in sorted((set(old) - set(moves.values())) | set(new)):
+        before = old.get(moves.get(urn, urn))
+        if before is None:
             changes.append(ResourceChange("add", new[urn]))
         elif urn not in new:
-            changes.append(ResourceChange("delete", old[urn]))
-        elif (change := _resource_change(old[urn], new[urn])) is not None:
+            changes.append(ResourceChange("delete", before))
+        elif (change := _resource_change(before, new[urn], moved=urn in moves)) is not None:
             changes.append(change)
         else:
             unchanged += 1
