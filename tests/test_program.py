@@ -38,12 +38,30 @@ def policy(resource_inputs: dict, key: str) -> dict:
     return json.loads(resource_inputs[key])
 
 
-def test_every_resource_is_a_child_of_the_component(declared: ProgramRun) -> None:
-    """One SklearnEndpoint component, and every AWS resource is parented to it."""
+def test_every_resource_is_in_a_child_component_aliased_to_its_deployed_urn(
+    declared: ProgramRun,
+) -> None:
+    """AWS resources sit in skdeploy child components, each aliased to its URN of old.
+
+    Stacks were deployed with every resource directly under the SklearnEndpoint: the alias to
+    that URN is what keeps ``pulumi up`` from replacing them.
+    """
     component = declared.one(COMPONENT_TYPE)
-    children = [r for r in declared.resources if r.custom]
-    assert len(children) >= 12
-    assert all(r.parent == component.urn for r in children)
+    children = [r for r in declared.resources if r.parent == component.urn]
+    parts = {r.urn for r in children if r.type.startswith("skdeploy:index:")}
+    assert {r.type for r in children} - {"pulumi:pulumi:StackReference"} <= {
+        r.type for r in children if r.urn in parts
+    }
+    assert len(parts) >= 3
+    managed = [r for r in declared.resources if r.custom and r.parent != component.urn]
+    assert len(managed) >= 12
+    stack = declared.stack
+    for resource in managed:
+        assert resource.parent in parts
+        deployed = (
+            f"urn:pulumi:{stack}::skdeploy::{COMPONENT_TYPE}${resource.type}::{resource.name}"
+        )
+        assert deployed in resource.aliases
 
 
 def test_the_bucket_is_private_encrypted_versioned_and_tls_only(declared: ProgramRun) -> None:
