@@ -15,7 +15,7 @@ from skdeploy.core.constants import (
     artifact_key,
     container_environment,
 )
-from skdeploy.core.settings import load_stack_settings, read_stack_config
+from skdeploy.core.settings import SECRET, load_stack_settings, read_stack_config
 from skdeploy.tooling.mockrun import MOCK_ACCOUNT_ID, ProgramRun, run_program
 from tests.support import REPO, STACKS, copy_project
 
@@ -281,3 +281,15 @@ def test_bad_settings_stop_the_program_before_any_resource(tmp_path: Path) -> No
         run_program(REPO, "dev", config)
     assert "instanceType" in str(caught.value)
     assert "instanceCount" in str(caught.value)
+
+
+def test_a_secret_stack_output_is_recorded_masked(tmp_path: Path) -> None:
+    """The recording shows a secret export as [secret], a plain one as its value."""
+    program = tmp_path / "secret_export.py"
+    program.write_text(
+        'import pulumi\npulumi.export("token", pulumi.Output.secret("s3cr3t"))\n'
+        'pulumi.export("plain", pulumi.Output.from_input(3))\n',
+        encoding="utf-8",
+    )
+    run = run_program(tmp_path, "dev", {"aws:region": "eu-west-1"}, program=program)
+    assert run.exports == {"token": SECRET, "plain": 3}

@@ -40,8 +40,6 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from skdeploy.core.constants import PROJECT_NAME
 from skdeploy.core.frameworks import get_framework
@@ -418,18 +416,35 @@ def run_program(
     # preflight's own ast.parse, CPython 3.11.7 would fail with "SystemError: AST constructor
     # recursion depth mismatch".
     gc.collect()
-    script = program or project_dir / "__main__.py"
-
-    def run_main() -> None:
-        runpy.run_path(str(script), run_name="__main__")
-
-    _sync_await(run_pulumi_func(run_main))
-    root = runtime_settings.get_root_resource()
-    exports: dict[str, Any] = {}
-    for key, value in (getattr(root, "outputs", None) or {}).items():
-        output = pulumi.Output.from_input(value)
-        exports[key] = SECRET if _sync_await(output.is_secret()) else _sync_await(output.future())
+    exports = _run_and_export(program or project_dir / "__main__.py")
     for resource in monitor.declared:
         if not resource.outputs and resource.urn in monitor.resources:
             resource.outputs = dict(monitor.resources[resource.urn].state)
     return ProgramRun(stack=stack, resources=monitor.declared, exports=exports)
+
+
+def _run_and_export(script: Path) -> dict[str, Any]:
+    """Run the program under the mocks already set; its stack outputs, secrets masked.
+
+    ``pulumi.runtime.test`` is Pulumi's public way to run a program under mocks to the end: it
+    runs the function in the SDK's own event loop, waits for every registration, and awaits the
+    Output the function returns. The exports are read in that Output, once the program ran.
+    """
+    exports: dict[str, Any] = {}
+
+    def settle(key: str, value: Any) -> pulumi.Output[None]:
+        output = pulumi.Output.from_input(value)
+        secret: pulumi.Output[bool] = pulumi.Output.from_input(output.is_secret())
+        return pulumi.Output.all(output, secret).apply(
+            lambda pair: exports.__setitem__(key, SECRET if pair[1] else pair[0])
+        )
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def run_main() -> pulumi.Output[list[None]]:
+        runpy.run_path(str(script), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        outputs = getattr(root, "outputs", None) or {}
+        return pulumi.Output.all(*(settle(key, value) for key, value in outputs.items()))
+
+    run_main()
+    return exports
