@@ -283,6 +283,13 @@ def test_bad_settings_stop_the_program_before_any_resource(tmp_path: Path) -> No
     assert "instanceCount" in str(caught.value)
 
 
+def test_every_component_registers_its_outputs(declared: ProgramRun) -> None:
+    """Each skdeploy component, the endpoint and its children, ends with register_outputs."""
+    components = {r.urn for r in declared.resources if r.type.startswith("skdeploy:")}
+    assert len(components) >= 4
+    assert components <= declared.completed
+
+
 def test_a_secret_stack_output_is_recorded_masked(tmp_path: Path) -> None:
     """The recording shows a secret export as [secret], a plain one as its value."""
     program = tmp_path / "secret_export.py"

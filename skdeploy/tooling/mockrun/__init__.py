@@ -89,7 +89,12 @@ def run_program(
     for resource in monitor.declared:
         if not resource.outputs and resource.urn in monitor.resources:
             resource.outputs = dict(monitor.resources[resource.urn].state)
-    return ProgramRun(stack=stack, resources=monitor.declared, exports=exports)
+    return ProgramRun(
+        stack=stack,
+        resources=monitor.declared,
+        exports=exports,
+        completed=frozenset(monitor.completed),
+    )
 
 
 def _run_and_export(script: Path) -> dict[str, Any]:

@@ -50,6 +50,8 @@ class ProgramRun:
     stack: str
     resources: list[DeclaredResource] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)
+    #: URNs of the components that called ``register_outputs`` (the stack's own aside).
+    completed: frozenset[str] = frozenset()
 
     def by_type(self, type_: str) -> list[DeclaredResource]:
         """Resources of one type, in registration order."""
@@ -77,6 +79,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.declared: list[DeclaredResource] = []
         self.stack_urn = ""
+        self.completed: set[str] = set()
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -134,6 +137,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             stack=spec.stack or runtime_settings.get_stack(),
             project=spec.project or runtime_settings.get_project(),
         )
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        """A component's ``register_outputs``: it declared all its children."""
+        if request.urn != self.stack_urn:
+            self.completed.add(request.urn)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
     def ReadResource(self, request: Any) -> Any:
         """Reads (a StackReference) are recorded too, so that every dependency resolves."""
