@@ -77,7 +77,9 @@ def run_program(
         organization=MOCK_ORGANIZATION,
     )
     # A previous run that failed leaves its pending outputs behind; start clean, as
-    # pulumi.runtime.test does.
+    # pulumi.runtime.test does (it clears them too, but only right before the run: too late for
+    # the collection below, hence the SDK's settings are reached here; ROOT above likewise, as
+    # set_mocks makes a new stack resource only when there is none, and no public call resets it).
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
     # ...and free them now: asyncio logs a dead future's unretrieved exception with a formatted
