@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings as runtime_settings
 
 from skdeploy.core.constants import PROJECT_NAME
 from skdeploy.core.settings import SECRET, config_as_engine_strings, read_stack_config
@@ -65,7 +64,7 @@ def run_program(
     values = dict(read_stack_config(project_dir, stack) if config is None else config)
     secret_keys = [k for k, v in values.items() if v == SECRET]
     pulumi.runtime.set_all_config(config_as_engine_strings(values), secret_keys)
-    runtime_settings.ROOT.set(None)
+    pulumi.runtime.reset_options()  # no root stack: set_mocks makes a new one
     region = str(values.get("aws:region") or "us-east-1")
     monitor = RecordingMonitor(ProviderMocks(region, previous_outputs))
     pulumi.runtime.set_mocks(
@@ -76,13 +75,8 @@ def run_program(
         monitor=monitor,
         organization=MOCK_ORGANIZATION,
     )
-    # A previous run that failed leaves its pending outputs behind; start clean, as
-    # pulumi.runtime.test does (it clears them too, but only right before the run: too late for
-    # the collection below, hence the SDK's settings are reached here; ROOT above likewise, as
-    # set_mocks makes a new stack resource only when there is none, and no public call resets it).
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
-    # ...and free them now: asyncio logs a dead future's unretrieved exception with a formatted
+    # The runtime's settings are new; a previous run that failed left its pending outputs in the
+    # old ones: free them now. asyncio logs a dead future's unretrieved exception with a formatted
     # traceback, which calls ast.parse on Python 3.11; if the collector ran that inside the
     # preflight's own ast.parse, CPython 3.11.7 would fail with "SystemError: AST constructor
     # recursion depth mismatch".

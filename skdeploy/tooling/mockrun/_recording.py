@@ -16,7 +16,6 @@ import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
-from pulumi.runtime import settings as runtime_settings
 
 from skdeploy.core.settings import SECRET
 from skdeploy.tooling.mockrun._provider import ProviderMocks
@@ -134,8 +133,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             request.parent if parent is None else parent,
             spec.type or request.type,
             spec.name or request.name,
-            stack=spec.stack or runtime_settings.get_stack(),
-            project=spec.project or runtime_settings.get_project(),
+            stack=spec.stack or pulumi.get_stack(),
+            project=spec.project or pulumi.get_project(),
         )
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
