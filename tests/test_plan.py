@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from skdeploy.tooling import cli
+from skdeploy.tooling.mockrun import run_program
 from skdeploy.tooling.plan import (
     PLAN_VERSION,
     Plan,
@@ -16,6 +17,7 @@ from skdeploy.tooling.plan import (
     PlannedResource,
     build_plan,
     diff_plans,
+    plan_from_json,
     render_diff_markdown,
     value_changes,
 )
@@ -360,3 +362,98 @@ def test_json_policy_strings_are_diffed_by_statement() -> None:
     ]
     same = {"policy": json.dumps({"Statement": []}, indent=2)}
     assert value_changes({"policy": json.dumps({"Statement": []})}, same) == []
+
+
+#: A program that declares a bucket, under a component when BOX is set (aliased if ALIAS is).
+MOVING_PROGRAM = """
+import os
+import pulumi
+import pulumi_aws as aws
+
+parent = None
+if os.environ.get("BOX"):
+    parent = pulumi.ComponentResource("skdeploy:test:Box", "box")
+aliases = [pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)] if os.environ.get("ALIAS") else []
+aws.s3.Bucket(
+    "data",
+    force_destroy=bool(os.environ.get("CHANGED")),
+    opts=pulumi.ResourceOptions(parent=parent, aliases=aliases),
+)
+"""
+
+
+def moving_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, box: bool, alias: bool, changed: bool
+) -> Plan:
+    """The plan of :data:`MOVING_PROGRAM`, the bucket at the top or under a component."""
+    program = tmp_path / "moving.py"
+    program.write_text(MOVING_PROGRAM, encoding="utf-8")
+    for name, on in (("BOX", box), ("ALIAS", alias), ("CHANGED", changed)):
+        monkeypatch.setenv(name, "1" if on else "")
+    run = run_program(tmp_path, STACK, {"aws:region": "eu-west-1"}, program=program)
+    resources = tuple(
+        PlannedResource(r.urn, r.type, r.name, r.parent, r.inputs, aliases=r.aliases)
+        for r in run.resources
+    )
+    return Plan(STACK, resources)
+
+
+def test_an_alias_is_recorded_as_the_full_old_urn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alias(parent=the stack) on a bucket under a component: the old top-level URN."""
+    before = moving_plan(tmp_path, monkeypatch, box=False, alias=False, changed=False)
+    after = moving_plan(tmp_path, monkeypatch, box=True, alias=True, changed=False)
+    (old,) = [r for r in before.resources if r.type == "aws:s3/bucket:Bucket"]
+    (new,) = [r for r in after.resources if r.type == "aws:s3/bucket:Bucket"]
+    assert new.urn != old.urn
+    assert old.urn in new.aliases
+    document = json.loads(after.dumps())
+    assert [old.urn in r["options"]["aliases"] for r in document["resources"]].count(True) == 1
+
+
+def test_a_moved_resource_with_an_alias_is_moved_with_no_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a new parent with an alias: "move", no delete and no create of the bucket."""
+    before = moving_plan(tmp_path, monkeypatch, box=False, alias=False, changed=False)
+    after = moving_plan(tmp_path, monkeypatch, box=True, alias=True, changed=False)
+    diff = diff_plans(before, after)
+    assert actions(diff) == {"skdeploy:test:Box": "add", "aws:s3/bucket:Bucket": "move"}
+    (moved,) = [c for c in diff.resources if c.action == "move"]
+    assert moved.changes == ()
+    assert moved.moved_from == before.resources[0].urn
+    assert diff.summary() == "+1 to add, ~0 to update, ±0 to replace, →1 to move, -0 to delete"
+
+
+def test_a_moved_resource_keeps_its_input_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moved and changed: an update of the moved bucket, with the changed input listed."""
+    before = moving_plan(tmp_path, monkeypatch, box=False, alias=False, changed=False)
+    after = moving_plan(tmp_path, monkeypatch, box=True, alias=True, changed=True)
+    diff = diff_plans(before, after)
+    (bucket,) = [c for c in diff.resources if c.resource.type == "aws:s3/bucket:Bucket"]
+    assert bucket.action == "update"
+    assert bucket.changed_inputs == ("forceDestroy",)
+    assert bucket.detail_lines()[0] == f"moved from {bucket.moved_from}"
+
+
+def test_a_moved_resource_without_an_alias_is_deleted_and_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a new parent with no alias: the engine sees a new bucket and an old one to delete."""
+    before = moving_plan(tmp_path, monkeypatch, box=False, alias=False, changed=False)
+    after = moving_plan(tmp_path, monkeypatch, box=True, alias=False, changed=False)
+    diff = diff_plans(before, after)
+    buckets = sorted(c.action for c in diff.resources if c.resource.type == "aws:s3/bucket:Bucket")
+    assert buckets == ["add", "delete"]
+
+
+def test_a_plan_without_aliases_still_loads(project: Path) -> None:
+    """A plan document written before aliases were recorded reads as one with none."""
+    document = json.loads(build_plan(project, STACK).dumps())
+    for resource in document["resources"]:
+        del resource["options"]["aliases"]
+    plan = plan_from_json(document, "old.json")
+    assert all(r.aliases == () for r in plan.resources)

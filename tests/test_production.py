@@ -228,20 +228,28 @@ from pathlib import Path
 
 from skdeploy.infra.endpoint import SklearnEndpoint
 from skdeploy.infra.config import from_pulumi_config
+from skdeploy.infra.program import export_outputs
 
 settings = from_pulumi_config(Path({project!r}))
-SklearnEndpoint("mine", settings)  # a user's own program: it exports nothing itself
+endpoint = SklearnEndpoint("mine", settings)  # a user's own program
 """
 
 
-def test_the_component_records_its_kind_even_when_the_program_exports_nothing(
-    tmp_path: Path,
-) -> None:
-    """Used as a library, the component still leaves endpointKind for the next update's guard."""
+def test_the_component_exports_nothing_itself(tmp_path: Path) -> None:
+    """Only the program exports stack outputs: a component alone leaves none."""
     program = tmp_path / "__main__.py"
     program.write_text(LIBRARY_PROGRAM.format(project=str(REPO)))
+    assert run_program(REPO, "dev", program=program).exports == {}
+
+
+def test_a_library_program_that_exports_the_outputs_keeps_the_kind_guard(
+    tmp_path: Path,
+) -> None:
+    """Used as a library with export_outputs, endpointKind is there for the next update's guard."""
+    program = tmp_path / "__main__.py"
+    program.write_text(LIBRARY_PROGRAM.format(project=str(REPO)) + "export_outputs(endpoint)\n")
     run = run_program(REPO, "dev", program=program)
-    assert run.exports == {"endpointKind": "serverless"}
+    assert run.exports["endpointKind"] == "serverless"
     with pytest.raises(EndpointReplacementRefused, match="allowEndpointReplacement"):
         run_program(
             REPO,

@@ -15,7 +15,7 @@ from skdeploy.core.constants import (
     artifact_key,
     container_environment,
 )
-from skdeploy.core.settings import load_stack_settings, read_stack_config
+from skdeploy.core.settings import SECRET, load_stack_settings, read_stack_config
 from skdeploy.tooling.mockrun import MOCK_ACCOUNT_ID, ProgramRun, run_program
 from tests.support import REPO, STACKS, copy_project
 
@@ -38,12 +38,30 @@ def policy(resource_inputs: dict, key: str) -> dict:
     return json.loads(resource_inputs[key])
 
 
-def test_every_resource_is_a_child_of_the_component(declared: ProgramRun) -> None:
-    """One SklearnEndpoint component, and every AWS resource is parented to it."""
+def test_every_resource_is_in_a_child_component_aliased_to_its_deployed_urn(
+    declared: ProgramRun,
+) -> None:
+    """AWS resources sit in skdeploy child components, each aliased to its URN of old.
+
+    Stacks were deployed with every resource directly under the SklearnEndpoint: the alias to
+    that URN is what keeps ``pulumi up`` from replacing them.
+    """
     component = declared.one(COMPONENT_TYPE)
-    children = [r for r in declared.resources if r.custom]
-    assert len(children) >= 12
-    assert all(r.parent == component.urn for r in children)
+    children = [r for r in declared.resources if r.parent == component.urn]
+    parts = {r.urn for r in children if r.type.startswith("skdeploy:index:")}
+    assert {r.type for r in children} - {"pulumi:pulumi:StackReference"} <= {
+        r.type for r in children if r.urn in parts
+    }
+    assert len(parts) >= 3
+    managed = [r for r in declared.resources if r.custom and r.parent != component.urn]
+    assert len(managed) >= 12
+    stack = declared.stack
+    for resource in managed:
+        assert resource.parent in parts
+        deployed = (
+            f"urn:pulumi:{stack}::skdeploy::{COMPONENT_TYPE}${resource.type}::{resource.name}"
+        )
+        assert deployed in resource.aliases
 
 
 def test_the_bucket_is_private_encrypted_versioned_and_tls_only(declared: ProgramRun) -> None:
@@ -263,3 +281,22 @@ def test_bad_settings_stop_the_program_before_any_resource(tmp_path: Path) -> No
         run_program(REPO, "dev", config)
     assert "instanceType" in str(caught.value)
     assert "instanceCount" in str(caught.value)
+
+
+def test_every_component_registers_its_outputs(declared: ProgramRun) -> None:
+    """Each skdeploy component, the endpoint and its children, ends with register_outputs."""
+    components = {r.urn for r in declared.resources if r.type.startswith("skdeploy:")}
+    assert len(components) >= 4
+    assert components <= declared.completed
+
+
+def test_a_secret_stack_output_is_recorded_masked(tmp_path: Path) -> None:
+    """The recording shows a secret export as [secret], a plain one as its value."""
+    program = tmp_path / "secret_export.py"
+    program.write_text(
+        'import pulumi\npulumi.export("token", pulumi.Output.secret("s3cr3t"))\n'
+        'pulumi.export("plain", pulumi.Output.from_input(3))\n',
+        encoding="utf-8",
+    )
+    run = run_program(tmp_path, "dev", {"aws:region": "eu-west-1"}, program=program)
+    assert run.exports == {"token": SECRET, "plain": 3}

@@ -19,7 +19,7 @@ from tests.support import REPO, STACKS
 
 #: The AWS SDK, which the program must not import.
 AWS_SDK = ("boto3", "botocore")
-#: The probe's own harness: the one module of the tooling layer that is expected in the list.
+#: The probe's own harness: the one package of the tooling layer that is expected in the list.
 HARNESS = "skdeploy.tooling.mockrun"
 
 
@@ -30,7 +30,11 @@ def forbidden(imported: set[str]) -> list[str]:
         for module in imported
         if module in AWS_SDK
         or module.startswith(tuple(f"{sdk}." for sdk in AWS_SDK))
-        or (module.startswith("skdeploy.tooling.") and module != HARNESS)
+        or (
+            module.startswith("skdeploy.tooling.")
+            and module != HARNESS
+            and not module.startswith(f"{HARNESS}.")
+        )
     )
 
 

@@ -1,4 +1,4 @@
-"""The stack program: settings → one component → exports. ``__main__.py`` only calls :func:`run`."""
+"""The stack program: settings → artifacts → one component → exports (``__main__.py`` runs it)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,24 @@ import pulumi
 from skdeploy.core.preflight import assert_deployable
 from skdeploy.infra.config import from_pulumi_config
 from skdeploy.infra.endpoint import SklearnEndpoint
+from skdeploy.infra.store import build_artifacts
+
+
+def export_outputs(endpoint: SklearnEndpoint) -> None:
+    """Export the component's outputs as the stack's: the only ``pulumi.export`` of skdeploy.
+
+    ``endpointKind`` among them is the kind guard's memory (:mod:`skdeploy.infra.kind`): a
+    program of its own that declares a :class:`SklearnEndpoint` calls this too.
+    """
+    for key, value in endpoint.outputs().items():
+        pulumi.export(key, value)
 
 
 def run(project_dir: Path) -> SklearnEndpoint:
-    """Read the stack's settings, refuse what would fail on SageMaker, declare, export."""
+    """Read the stack's settings, refuse what would fail on SageMaker, build, declare, export."""
     settings = from_pulumi_config(project_dir)
     assert_deployable(settings)
-    endpoint = SklearnEndpoint(settings.endpoint_name, settings)
-    for key, value in endpoint.outputs().items():
-        pulumi.export(key, value)
+    artifacts = build_artifacts(settings)
+    endpoint = SklearnEndpoint(settings.endpoint_name, settings, artifacts=artifacts)
+    export_outputs(endpoint)
     return endpoint

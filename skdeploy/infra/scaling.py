@@ -19,11 +19,17 @@ scales it; any count autoscaling had reached before is not retained (the provide
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi.dynamic
+import pulumi_aws as aws
 
+from skdeploy.core.settings import AutoscalingSettings, VariantSettings
+from skdeploy.infra.naming import Naming, moved_from
+
+AUTOSCALING_TYPE = "skdeploy:index:Autoscaling"
 SERVICE_NAMESPACE = "sagemaker"
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_METRIC = "SageMakerVariantInvocationsPerInstance"
@@ -105,4 +111,82 @@ class ScalingTargetGuard(pulumi.dynamic.Resource):
             name,
             {"region": region, "resource_id": resource_id, "instance_type": instance_type},
             opts,
+        )
+
+
+class Autoscaling(pulumi.ComponentResource):
+    """Target tracking on each variant's invocations per instance, once the endpoint exists.
+
+    The guards that must come *before* the Endpoint belong to it (:mod:`skdeploy.infra.serving`);
+    this component comes after it.
+    """
+
+    def __init__(
+        self,
+        naming: Naming,
+        scaling: AutoscalingSettings,
+        variants: tuple[VariantSettings, ...],
+        endpoint: aws.sagemaker.Endpoint,
+        tags: Mapping[str, str],
+        *,
+        old_parent: pulumi.Resource,
+    ) -> None:
+        super().__init__(
+            AUTOSCALING_TYPE, naming("autoscaling"), None, pulumi.ResourceOptions(parent=old_parent)
+        )
+        self._old_parent = old_parent
+        self.targets = [
+            self._track(naming, scaling, variant, endpoint, tags) for variant in variants
+        ]
+        self.register_outputs({"resourceIds": [t.resource_id for t in self.targets]})
+
+    def _track(
+        self,
+        naming: Naming,
+        scaling: AutoscalingSettings,
+        variant: VariantSettings,
+        endpoint: aws.sagemaker.Endpoint,
+        tags: Mapping[str, str],
+    ) -> aws.appautoscaling.Target:
+        """One variant's scaling target and policy, replaced (deleted first) on a new type."""
+        target = aws.appautoscaling.Target(
+            naming.of(variant, "scaling-target"),
+            service_namespace=SERVICE_NAMESPACE,
+            resource_id=endpoint.name.apply(lambda name: scaling_resource_id(name, variant.name)),
+            scalable_dimension=SCALABLE_DIMENSION,
+            min_capacity=scaling.min,
+            max_capacity=scaling.max,
+            tags=dict(tags),
+            opts=self._replaced_on_type(variant, endpoint),
+        )
+        aas = aws.appautoscaling
+        aas.Policy(
+            naming.of(variant, "scaling-policy"),
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            resource_id=target.resource_id,
+            scalable_dimension=target.scalable_dimension,
+            target_tracking_scaling_policy_configuration=aas.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                predefined_metric_specification=aas.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type=INVOCATIONS_METRIC
+                ),
+                target_value=scaling.target_invocations_per_instance,
+                scale_in_cooldown=scaling.scale_in_cooldown,
+                scale_out_cooldown=scaling.scale_out_cooldown,
+            ),
+            opts=self._replaced_on_type(variant, target),
+        )
+        return target
+
+    def _replaced_on_type(
+        self, variant: VariantSettings, after: pulumi.Resource
+    ) -> pulumi.ResourceOptions:
+        return moved_from(
+            self._old_parent,
+            self,
+            pulumi.ResourceOptions(
+                depends_on=[after],
+                replacement_trigger=variant.instance_type,
+                delete_before_replace=True,
+            ),
         )

@@ -7,6 +7,10 @@ written again here, and ``tests/test_frontdoor.py`` asserts that both say the sa
 the variables the Pulumi program sets included. The program never imports this file (it would
 import boto3): it ships it by path.
 
+It stays one file, over the project's 400-line guide, on purpose: the function's zip holds this
+file alone (``skdeploy/infra/api.py`` ships it as ``handler.py``), so it can be read, tested and
+shipped as exactly what runs in Lambda; its functions are each short.
+
 Request (API Gateway HTTP API, payload format version 2.0)
     ``body`` is the payload, base64-encoded when ``isBase64Encoded`` is true (API Gateway does so
     for binary types such as ``application/x-npy``). ``content-type`` (default

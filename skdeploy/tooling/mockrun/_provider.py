@@ -1,12 +1,6 @@
-"""Run the real Pulumi program under Pulumi's own mocks and record what it declares.
+"""The mock provider: what stands in for pulumi-aws when the program runs under mocks.
 
-This is how the program is proven without the Pulumi CLI, the AWS provider plugin or AWS: the
-tests assert on the recording and ``skdeploy plan`` prints and diffs it. The recording holds each
-resource's type, logical name, parent, inputs and the options that matter (protect, retain on
-delete, dependencies), which plain mocks do not show: a :class:`RecordingMonitor` reads them from
-the registration request.
-
-The mock provider stands in for pulumi-aws in three ways, and only these:
+It stands in for pulumi-aws in these ways, and only these:
 
 - physical names: a resource without an explicit ``name`` gets ``<logical>-<7 hex>``. For the
   types whose every input forces replacement (:data:`REPLACED_ON_ANY_CHANGE`) the suffix is a hash
@@ -20,33 +14,22 @@ The mock provider stands in for pulumi-aws in three ways, and only these:
 - the stack's own previous outputs, which the program reads through a StackReference: none (a new
   stack) unless ``previous_outputs`` says otherwise.
 
-A dynamic resource's serialized provider is shown as ``[dynamic provider]``.
+It also holds the table of the fields that replace a resource (:func:`replacing_fields`), which
+``skdeploy plan`` reads too.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import re
-import runpy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from skdeploy.core.constants import PROJECT_NAME
 from skdeploy.core.frameworks import get_framework
 from skdeploy.core.image import prebuilt_image_uri
-from skdeploy.core.settings import SECRET, config_as_engine_strings, read_stack_config
 
 MOCK_ACCOUNT_ID = "123456789012"
 #: What ``pulumi.get_organization()`` answers on a self-managed backend.
@@ -121,51 +104,6 @@ def replacing_fields(type_: str, changed: set[str]) -> set[str]:
         for path in changed
         if path == field_ or path.startswith((f"{field_}.", f"{field_}["))
     }
-
-
-@dataclass
-class DeclaredResource:
-    """One resource the program registered, as the engine would receive it."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str
-    custom: bool
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    protect: bool = False
-    retain_on_delete: bool = False
-    delete_before_replace: bool = False
-    dependencies: tuple[str, ...] = ()
-    replacement_trigger: Any = None
-
-
-@dataclass
-class ProgramRun:
-    """Everything one run of the program declared, and its stack outputs."""
-
-    stack: str
-    resources: list[DeclaredResource] = field(default_factory=list)
-    exports: dict[str, Any] = field(default_factory=dict)
-
-    def by_type(self, type_: str) -> list[DeclaredResource]:
-        """Resources of one type, in registration order."""
-        return [r for r in self.resources if r.type == type_]
-
-    def one(self, type_: str) -> DeclaredResource:
-        """The single resource of ``type_`` (AssertionError otherwise, for tests)."""
-        found = self.by_type(type_)
-        if len(found) != 1:
-            raise AssertionError(f"expected one {type_}, found {len(found)}")
-        return found[0]
-
-    def by_urn(self, urn: str) -> DeclaredResource:
-        """The resource registered under ``urn``."""
-        for resource in self.resources:
-            if resource.urn == urn:
-                return resource
-        raise KeyError(urn)
 
 
 def _suffix(type_: str, name: str, inputs: Mapping[str, Any]) -> str:
@@ -265,129 +203,3 @@ class ProviderMocks(pulumi.runtime.Mocks):
                 "id": tag,
             }
         raise NotImplementedError(f"no mock for data source {data_source}")
-
-
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock monitor that also records the options of each registration (plain mocks cannot)."""
-
-    def __init__(self, mocks: ProviderMocks) -> None:
-        super().__init__(mocks)
-        self.declared: list[DeclaredResource] = []
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type == "pulumi:pulumi:Stack":
-            return response
-        urn = self.make_urn(request.parent, request.type, request.name)
-        inputs = rpc.deserialize_properties(request.object)
-        self.declared.append(
-            DeclaredResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=bool(request.custom),
-                inputs=_mask_secrets(inputs),
-                outputs=dict(self.resources[urn].state) if urn in self.resources else {},
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                dependencies=tuple(request.dependencies),
-                replacement_trigger=json_format.MessageToDict(request.replacement_trigger)
-                if request.HasField("replacement_trigger")
-                else None,
-            )
-        )
-        return response
-
-    def ReadResource(self, request: Any) -> Any:
-        """Reads (a StackReference) are recorded too, so that every dependency resolves."""
-        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
-        urn = self.make_urn(request.parent, request.type, request.name)
-        state = dict(self.resources[urn].state) if urn in self.resources else {}
-        self.declared.append(
-            DeclaredResource(
-                urn=urn,
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                custom=True,
-                inputs={"name": state.get("name")},
-                outputs=state,
-            )
-        )
-        return response
-
-
-def _mask_secrets(value: Any) -> Any:
-    if isinstance(value, dict) and "__provider" in value:
-        return {
-            **_mask_secrets({k: v for k, v in value.items() if k != "__provider"}),
-            "__provider": "[dynamic provider]",
-        }
-    if isinstance(value, pulumi.Output):
-        return SECRET
-    if rpc.is_rpc_secret(value):
-        return SECRET
-    if isinstance(value, dict):
-        return {k: _mask_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_secrets(v) for v in value]
-    if isinstance(value, pulumi.asset.FileAsset):
-        return {"fileAsset": Path(value.path).name}
-    if isinstance(value, pulumi.asset.AssetArchive):
-        return {"assetArchive": {k: _mask_secrets(v) for k, v in value.assets.items()}}
-    return value
-
-
-def run_program(
-    project_dir: Path,
-    stack: str,
-    config: Mapping[str, object] | None = None,
-    *,
-    program: Path | None = None,
-    previous_outputs: Mapping[str, Any] | None = None,
-) -> ProgramRun:
-    """Run ``__main__.py`` for ``stack`` under mocks; ``config`` defaults to the stack file.
-
-    ``config`` uses the stack file's shape (namespaced keys, structured values as objects);
-    ``previous_outputs`` are the outputs of the stack's last update (none: a new stack).
-    """
-    values = dict(read_stack_config(project_dir, stack) if config is None else config)
-    secret_keys = [k for k, v in values.items() if v == SECRET]
-    pulumi.runtime.set_all_config(config_as_engine_strings(values), secret_keys)
-    runtime_settings.ROOT.set(None)
-    region = str(values.get("aws:region") or "us-east-1")
-    monitor = RecordingMonitor(ProviderMocks(region, previous_outputs))
-    pulumi.runtime.set_mocks(
-        monitor.mocks,
-        project=PROJECT_NAME,
-        stack=stack,
-        preview=False,
-        monitor=monitor,
-        organization=MOCK_ORGANIZATION,
-    )
-    # A previous run that failed leaves its pending outputs behind; start clean, as
-    # pulumi.runtime.test does.
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
-    # ...and free them now: asyncio logs a dead future's unretrieved exception with a formatted
-    # traceback, which calls ast.parse on Python 3.11; if the collector ran that inside the
-    # preflight's own ast.parse, CPython 3.11.7 would fail with "SystemError: AST constructor
-    # recursion depth mismatch".
-    gc.collect()
-    script = program or project_dir / "__main__.py"
-
-    def run_main() -> None:
-        runpy.run_path(str(script), run_name="__main__")
-
-    _sync_await(run_pulumi_func(run_main))
-    root = runtime_settings.get_root_resource()
-    exports: dict[str, Any] = {}
-    for key, value in (getattr(root, "outputs", None) or {}).items():
-        output = pulumi.Output.from_input(value)
-        exports[key] = SECRET if _sync_await(output.is_secret()) else _sync_await(output.future())
-    for resource in monitor.declared:
-        if not resource.outputs and resource.urn in monitor.resources:
-            resource.outputs = dict(monitor.resources[resource.urn].state)
-    return ProgramRun(stack=stack, resources=monitor.declared, exports=exports)
