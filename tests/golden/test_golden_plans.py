@@ -8,10 +8,10 @@ stack with the optional parts the shipped stacks leave out (:data:`VARIATIONS`),
     git worktree add --detach /tmp/old 6b1d5f0
     PYTHONPATH=/tmp/old:. .venv/bin/python -c \
         "from tests.golden.test_golden_plans import record; record('prod-full')"
- Today's plan, diffed against it with the
-project's own diff, may only add the new ``skdeploy:`` components and move AWS resources under
-them (each through an alias, with no change): a real ``pulumi up`` of a deployed stack then
-creates, deletes, replaces and updates nothing in AWS.
+
+Today's plan, diffed against it with the project's own diff, may only add the new ``skdeploy:``
+components and move AWS resources under them (each through an alias, with no change): a real
+``pulumi up`` of a deployed stack then creates, deletes, replaces and updates nothing in AWS.
 
 The artifact's sha256 is in the plan (S3 key, ModelDataUrl, tags, outputs) and changes whenever
 the shipped handler code does, which is not this guard's business: the golden plan's sha is
