@@ -1,1 +1,7 @@
-"""The HTTPS front door: a Lambda function behind API Gateway that invokes the endpoint."""
+"""The HTTPS front door's Lambda function (``handler.py``), which runs in Lambda, not here.
+
+Nothing here is imported by the program: :mod:`skdeploy.infra.api` ships ``handler.py`` by path
+in the function's zip, so the public API is empty.
+"""
+
+__all__: list[str] = []
