@@ -252,7 +252,11 @@ def test_a_leaf_skips_only_the_finite_check_it_was_spared(
     assert isinstance(refused, wire.Rejection)
     assert refused.status == 400
     assert "NaN" in refused.message
-    assert seen == [True, False]
+    many = np.ones((wire.SMALL_FINITE_CHECK, 2))  # more values than the Python check takes
+    assert isinstance(wire.predict(wire.Batch(many), regressor), wire.Prediction)
+    many[-1, -1] = np.inf
+    assert wire.predict(wire.Batch(many), regressor).status == 400
+    assert seen == [True, False, True, False]
     assert sklearn.get_config()["assume_finite"] is False
 
 
