@@ -1024,6 +1024,22 @@ def bulk_json_rows(text: str) -> Optional[np.ndarray]:
     parser also reads a few spellings JSON forbids (``+1``, ``.5``, ``5.``, ``007``) as the
     numbers they spell.
     """
+    raw = _bulk_json_bytes(text)
+    if raw is None:
+        return None
+    chars = np.frombuffer(raw, dtype=np.uint8)
+    layout = _bulk_json_layout(chars, raw)
+    if layout is None:
+        return None
+    return _bulk_json_read(raw, chars, *layout)
+
+
+def _bulk_json_bytes(text: str) -> Optional[bytearray]:
+    """The rows of a bulk body, ``[[...], ...]``, as a mutable copy of their ASCII bytes.
+
+    None unless the body is a list of rows, or an object holding only ``"instances"``, and
+    holds no byte that a plain numeric row cannot (:data:`_BULK_JSON_BYTES`).
+    """
     text = text.strip(" \t\n\r")  # str.strip() would also drop \x1c, \xa0, \u2028...
     start = _BULK_JSON_START.match(text, 0, 64)
     if start is None:
@@ -1040,7 +1056,17 @@ def bulk_json_rows(text: str) -> Optional[np.ndarray]:
         return None
     if raw.translate(None, _BULK_JSON_BYTES):  # what is left is a byte a bulk body cannot hold
         return None
-    chars = np.frombuffer(raw, dtype=np.uint8)
+    return raw
+
+
+def _bulk_json_layout(
+    chars: np.ndarray, raw: bytearray
+) -> Optional[Tuple[np.ndarray, np.ndarray, int, int]]:
+    """Where the rows open and close, how many there are and their width; None if irregular.
+
+    Every row must open right after the one before (after ``,`` or ``, ``, the same all
+    through) and hold as many commas as the first.
+    """
     # One pass finds both brackets: "[" (0x5B) and "]" (0x5D) differ only in the bits of 0x06
     # (as do "Y" and "_", which the allowed bytes exclude, so nothing else is found).
     brackets = np.flatnonzero((chars & 0xF9) == 0x59)
@@ -1072,6 +1098,13 @@ def bulk_json_rows(text: str) -> Optional[np.ndarray]:
     width = int(counts[0]) + (rows == 1)
     if not 0 < width < 65536 or (counts[:-1] != width).any() or counts[-1] != width - 1:
         return None
+    return opens, closes, rows, width
+
+
+def _bulk_json_read(
+    raw: bytearray, chars: np.ndarray, opens: np.ndarray, closes: np.ndarray, rows: int, width: int
+) -> Optional[np.ndarray]:
+    """The rows of a regular bulk body as a matrix, by np.loadtxt; None where JSON must decide."""
     # Brackets become spaces, and every per_line-th row ends its line (the "," after it becomes
     # a space): np.loadtxt reads a few long lines faster than many short ones.
     per_line = max(1, VALUES_PER_LINE // width)
@@ -1676,6 +1709,34 @@ def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[Froze
     anything: List[Tuple[str, Optional[FrozenSet[Any]]]] = [(ANY, None)] * width
     if step is None or isinstance(step, str):
         return anything
+    composite = _composite_columns(step, names)
+    if composite is not None:
+        return composite
+    categories = getattr(step, "categories_", None)
+    if isinstance(categories, list) and len(categories) == width:
+        strict = getattr(step, "handle_unknown", None) == "error"
+        return [_category_column(values, strict) for values in categories]
+    if callable(getattr(step, "build_analyzer", None)):  # CountVectorizer, TfidfVectorizer...
+        return [(TEXT, None)] * width
+    for attribute in ("best_estimator_", "regressor_"):  # searches, TransformedTargetRegressor
+        inner = getattr(step, attribute, None)
+        if inner is not None:
+            return _step_columns(inner, names)
+    kind = type(step)
+    if (
+        not kind.__module__.startswith("sklearn.")
+        or kind.__name__ in ANY_INPUT_STEPS
+        or any(hasattr(step, attribute) for attribute in META_ATTRIBUTES)
+    ):
+        return anything
+    return [(NUMBER, None)] * width
+
+
+def _composite_columns(
+    step: Any, names: List[str]
+) -> Optional[List[Tuple[str, Optional[FrozenSet[Any]]]]]:
+    """:func:`_step_columns` for a Pipeline, ColumnTransformer or FeatureUnion; else None."""
+    anything: List[Tuple[str, Optional[FrozenSet[Any]]]] = [(ANY, None)] * len(names)
     steps = getattr(step, "steps", None)
     if isinstance(steps, list):  # Pipeline
         columns = anything
@@ -1706,24 +1767,7 @@ def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[Froze
             for index, column in enumerate(_step_columns(entry[1], names)):
                 columns[index] = _merge(columns[index], column)
         return columns
-    categories = getattr(step, "categories_", None)
-    if isinstance(categories, list) and len(categories) == width:
-        strict = getattr(step, "handle_unknown", None) == "error"
-        return [_category_column(values, strict) for values in categories]
-    if callable(getattr(step, "build_analyzer", None)):  # CountVectorizer, TfidfVectorizer...
-        return [(TEXT, None)] * width
-    for attribute in ("best_estimator_", "regressor_"):  # searches, TransformedTargetRegressor
-        inner = getattr(step, attribute, None)
-        if inner is not None:
-            return _step_columns(inner, names)
-    kind = type(step)
-    if (
-        not kind.__module__.startswith("sklearn.")
-        or kind.__name__ in ANY_INPUT_STEPS
-        or any(hasattr(step, attribute) for attribute in META_ATTRIBUTES)
-    ):
-        return anything
-    return [(NUMBER, None)] * width
+    return None
 
 
 def _positions(selection: Any, names: List[str]) -> Optional[List[int]]:
