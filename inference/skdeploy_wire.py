@@ -23,6 +23,23 @@ standard library, numpy, scikit-learn and joblib at import time; pandas (for fea
 werkzeug (Flask's response class) only where they are needed, so the module also imports where
 they are absent.
 
+Why one file of about 2,000 lines (over the project's 400)
+    It ships beside ``inference.py`` in ``code/``, where the container imports user modules by
+    plain name: one file with a name no user module will have is one name to keep clear of
+    the user's, and a package (or several ``skdeploy_*`` files) would be a directory and more
+    names on that import path, each a chance to shadow or be shadowed. The tool checks the
+    name (``skdeploy.core.constants.WIRE_MODULE``). Its sections, in order: names and limits;
+    what the handlers pass along (Rejection, Batch, Prediction...); the public entry points;
+    content negotiation; parsing (with the bulk JSON reader); matching the model (typing
+    columns); knowing the model (the plan, made once per model at load); encoding (with the
+    17-digit writer); the format tables.
+
+Per request, little is left to do (the request path is measured by ``bench/``)
+    Parsed Content-Type and Accept headers are cached per header value; the stack's settings,
+    the feature names, each column's type and whether the model can be spared scikit-learn's
+    finite check are worked out once per model (:class:`_Plan`); a one-line CSV body skips
+    numpy's parser, a small JSON answer skips json's encoder.
+
 Why the handlers never raise
     ``sagemaker-containers`` 2.8.6 wraps every handler it is given (and the sklearn container
     always gives it one) so that any exception raised becomes a ``ClientError``; its 415/406
@@ -207,6 +224,8 @@ __all__ = [  # noqa: RUF022 (grouped by role, not sorted: read as the API's tabl
     "LONG_DOUBLE_IS_WIDE",
 ]
 
+# --- Names and limits -----------------------------------------------------------------------------
+
 JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
@@ -293,6 +312,9 @@ _BULK_JSON_OBJECT_END = re.compile(r"\][ \t\n\r]*(\])[ \t\n\r]*\}\Z")
 _BULK_JSON_BYTES = b"0123456789+-.eE, []"
 #: A whole "-0" (or "-00"), once the bulk reader has turned brackets into spaces and line breaks.
 _BULK_JSON_INTEGER_MINUS_ZERO = re.compile(rb"-0+[ ,\n]")
+
+
+# --- What the handlers pass along ---------------------------------------------------------------
 
 
 class Rejection:
