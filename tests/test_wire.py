@@ -256,7 +256,9 @@ def test_a_leaf_skips_only_the_finite_check_it_was_spared(
     assert isinstance(wire.predict(wire.Batch(many), regressor), wire.Prediction)
     many[-1, -1] = np.inf
     assert wire.predict(wire.Batch(many), regressor).status == 400
-    assert seen == [True, False, True, False]
+    huge = np.full((wire.SMALL_FINITE_CHECK, 2), 1e308)  # finite, but their sum overflows
+    assert isinstance(wire.predict(wire.Batch(huge), regressor), wire.Prediction)
+    assert seen == [True, False, True, False, False]
     assert sklearn.get_config()["assume_finite"] is False
 
 
