@@ -6,10 +6,15 @@ joblib (so the pickle comes from the container's scikit-learn 1.2.1 and numpy 1.
 ``python handlers_runtime.py handlers`` times decode + predict + encode per request for our
 ``inference/inference.py`` and for the container's defaults, in the same process, with the
 library the container runs (``sagemaker_containers`` 2.8.6.post2), and prints the timings as
-JSON. The defaults are ``encoders.decode`` (+ float32 cast for CSV and JSON, as the container's
-``default_input_fn``), ``model.predict`` and ``worker.Response(encoders.encode(...))``; a single
-CSV row, which the default decoder squeezes to 1-D and the model then refuses, is reshaped to
-one row so that there is something to compare.
+JSON: the fastest loop of each body (``results``), and the p50 and p99 of single requests,
+the two sides called in turns (``latency``). The defaults are ``encoders.decode`` (+ float32
+cast for CSV and JSON, as the container's ``default_input_fn``), ``model.predict`` and
+``worker.Response(encoders.encode(...))``; a single CSV row, which the default decoder squeezes
+to 1-D and the model then refuses, is reshaped to one row so that there is something to
+compare.
+
+``python handlers_runtime.py profile`` prints, as JSON, the microseconds of each step of a
+one-row CSV and JSON request, ours and the defaults (decode, predict, encode).
 
 Keep to Python 3.9 syntax and to what the runtime has (no skdeploy, no pulumi).
 """
@@ -85,56 +90,101 @@ def paired_best(first, second, repeat=15, min_time=0.03):
     return best[0], best[1]
 
 
+#: (rows, requests per side) for the per-request latency percentiles: enough requests for a
+#: p99 of a few hundred samples, about two seconds a body.
+LATENCY_SAMPLES = ((1, 20000), (100, 4000))
+
+
+def interleaved_latencies(first, second, count):
+    """Seconds of each of ``count`` calls of each function, the two called in turns.
+
+    One call of each, then the next pair: a busy moment of a shared machine lands on both
+    sides, so their percentiles can be compared within a run. A short warm-up comes first.
+    """
+    clock = time.perf_counter
+    times = ([], [])
+    for _ in range(min(200, count)):
+        first()
+        second()
+    for _ in range(count):
+        start = clock()
+        first()
+        middle = clock()
+        second()
+        end = clock()
+        times[0].append(middle - start)
+        times[1].append(end - middle)
+    return times
+
+
+def percentile(values, share):
+    """The ``share`` quantile (0.5 = median) by nearest rank, as bench/common.py computes it."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
 def train(out):
     joblib.dump(fitted_model(), out)
 
 
-def handlers():
-    from sagemaker_containers.beta.framework import content_types, encoders, worker
+class Sides:
+    """The two request paths on one model: ours (inference.py) and the container's defaults."""
 
-    sys.path.insert(0, os.path.join(REPO, "inference"))
-    ours = importlib.import_module("inference")
-    model = fitted_model()
+    def __init__(self, model):
+        from sagemaker_containers.beta.framework import content_types, encoders, worker
 
-    def ours_decode(body, content_type):
-        return ours.input_fn(body, content_type)
+        sys.path.insert(0, os.path.join(REPO, "inference"))
+        self.ours = importlib.import_module("inference")
+        self.model = model
+        self.content_types, self.encoders, self.worker = content_types, encoders, worker
 
-    def ours_request(body, content_type):
-        prediction = ours.predict_fn(ours.input_fn(body, content_type), model)
+    def ours_decode(self, body, content_type):
+        return self.ours.input_fn(body, content_type)
+
+    def ours_request(self, body, content_type):
+        ours = self.ours
+        prediction = ours.predict_fn(ours.input_fn(body, content_type), self.model)
         return ours.output_fn(prediction, JSON_TYPE).get_data()
 
-    def default_decode(body, content_type):
-        data = encoders.decode(body, content_type)
-        if content_type in content_types.UTF8_TYPES:
+    def default_decode(self, body, content_type):
+        data = self.encoders.decode(body, content_type)
+        if content_type in self.content_types.UTF8_TYPES:
             data = data.astype("float32")
         if data.ndim == 1:  # a single CSV row: the default would fail at predict
             data = data.reshape(1, -1)
         return data
 
-    def default_request(body, content_type):
-        prediction = model.predict(default_decode(body, content_type))
-        return worker.Response(
-            encoders.encode(prediction, JSON_TYPE), mimetype=JSON_TYPE
+    def default_request(self, body, content_type):
+        prediction = self.model.predict(self.default_decode(body, content_type))
+        return self.worker.Response(
+            self.encoders.encode(prediction, JSON_TYPE), mimetype=JSON_TYPE
         ).get_data()
 
+    def check(self, body, content_type, size):
+        """Both sides must give the same predictions before they are timed."""
+        ours_out = json.loads(self.ours_request(body, content_type))["predictions"]
+        default_out = json.loads(self.default_request(body, content_type))
+        # float32 (defaults) against float64 (ours): equal to float32 precision.
+        if not np.allclose(ours_out, default_out, rtol=1e-4, atol=1e-2):
+            raise SystemExit(f"ours and the defaults disagree for {content_type} x {size}")
+
+
+def best_times(sides):
+    """Per body: the fastest of 15 loops of requests, and of predict alone, for each side."""
     results = []
     for size in SIZES:
-        rows = request_rows(size)
-        for content_type, body in bodies(rows).items():
-            ours_out = json.loads(ours_request(body, content_type))["predictions"]
-            default_out = json.loads(default_request(body, content_type))
-            # float32 (defaults) against float64 (ours): equal to float32 precision.
-            if not np.allclose(ours_out, default_out, rtol=1e-4, atol=1e-2):
-                raise SystemExit(f"ours and the defaults disagree for {content_type} x {size}")
-            ours_data = ours_decode(body, content_type).data
-            default_data = default_decode(body, content_type)
+        for content_type, body in bodies(request_rows(size)).items():
+            sides.check(body, content_type, size)
+            ours_data = sides.ours_decode(body, content_type).data
+            default_data = sides.default_decode(body, content_type)
             ours_time, default_time = paired_best(
-                lambda b=body, c=content_type: ours_request(b, c),
-                lambda b=body, c=content_type: default_request(b, c),
+                lambda b=body, c=content_type: sides.ours_request(b, c),
+                lambda b=body, c=content_type: sides.default_request(b, c),
             )
             ours_predict, default_predict = paired_best(
-                lambda d=ours_data: model.predict(d),
-                lambda d=default_data: model.predict(d),
+                lambda d=ours_data: sides.model.predict(d),
+                lambda d=default_data: sides.model.predict(d),
             )
             results.append(
                 {
@@ -147,7 +197,79 @@ def handlers():
                     "default_predict": default_predict,
                 }
             )
-    json.dump({"python": list(sys.version_info[:3]), "results": results}, sys.stdout)
+    return results
+
+
+def latency_percentiles(sides):
+    """Per CSV and JSON body of 1 and 100 rows: p50 and p99 of single requests, each side."""
+    latency = []
+    for size, count in LATENCY_SAMPLES:
+        for content_type, body in bodies(request_rows(size)).items():
+            if content_type == NPY_TYPE:
+                continue
+            sides.check(body, content_type, size)
+            ours_times, default_times = interleaved_latencies(
+                lambda b=body, c=content_type: sides.ours_request(b, c),
+                lambda b=body, c=content_type: sides.default_request(b, c),
+                count,
+            )
+            entry = {"content_type": content_type, "rows": size, "requests": count}
+            for name, times in (("ours", ours_times), ("default", default_times)):
+                entry[name + "_p50"] = percentile(times, 0.5)
+                entry[name + "_p99"] = percentile(times, 0.99)
+            latency.append(entry)
+    return latency
+
+
+def profile_steps(sides, body, content_type):
+    """The timed steps of one request on each side, by name."""
+    ours, model, encoders = sides.ours, sides.model, sides.encoders
+    response = sides.worker.Response
+    data = ours.input_fn(body, content_type)
+    prediction = ours.predict_fn(data, model)
+    default_data = sides.default_decode(body, content_type)
+    answer = model.predict(default_data)
+    return {
+        "ours request": lambda: sides.ours_request(body, content_type),
+        "ours decode": lambda: ours.input_fn(body, content_type),
+        "ours predict": lambda: ours.predict_fn(data, model),
+        "model.predict": lambda: model.predict(data.data),
+        "ours encode": lambda: ours.output_fn(prediction, JSON_TYPE).get_data(),
+        "default request": lambda: sides.default_request(body, content_type),
+        "default decode": lambda: sides.default_decode(body, content_type),
+        "default predict": lambda: model.predict(default_data),
+        "default encode": lambda: response(
+            encoders.encode(answer, JSON_TYPE), mimetype=JSON_TYPE
+        ).get_data(),
+        "Response alone": lambda: response("[1.0]", mimetype=JSON_TYPE).get_data(),
+    }
+
+
+def profile():
+    """Microseconds per step of a one-row request, ours and the defaults (the README's figures).
+
+    Each step is timed alone, over its own input, as the fastest of 16 loops: decode, predict
+    (and the model's predict alone), encode (and werkzeug's Response alone).
+    """
+    sides = Sides(fitted_model())
+    steps = {}
+    for content_type, body in bodies(request_rows(1)).items():
+        if content_type == NPY_TYPE:
+            continue
+        for name, function in profile_steps(sides, body, content_type).items():
+            seconds = min(paired_best(function, function, repeat=8))
+            steps[content_type + " " + name] = round(seconds * 1e6, 2)
+    json.dump({"python": list(sys.version_info[:3]), "microseconds": steps}, sys.stdout, indent=1)
+
+
+def handlers():
+    sides = Sides(fitted_model())
+    document = {
+        "python": list(sys.version_info[:3]),
+        "results": best_times(sides),
+        "latency": latency_percentiles(sides),
+    }
+    json.dump(document, sys.stdout)
 
 
 if __name__ == "__main__":
@@ -155,6 +277,8 @@ if __name__ == "__main__":
         train(sys.argv[2])
     elif sys.argv[1:] == ["handlers"]:
         handlers()
+    elif sys.argv[1:] == ["profile"]:
+        profile()
     else:
-        sys.stderr.write("usage: handlers_runtime.py train OUT | handlers\n")
+        sys.stderr.write("usage: handlers_runtime.py train OUT | handlers | profile\n")
         sys.exit(2)

@@ -23,6 +23,23 @@ standard library, numpy, scikit-learn and joblib at import time; pandas (for fea
 werkzeug (Flask's response class) only where they are needed, so the module also imports where
 they are absent.
 
+Why one file of about 2,000 lines (over the project's 400)
+    It ships beside ``inference.py`` in ``code/``, where the container imports user modules by
+    plain name: one file with a name no user module will have is one name to keep clear of
+    the user's, and a package (or several ``skdeploy_*`` files) would be a directory and more
+    names on that import path, each a chance to shadow or be shadowed. The tool checks the
+    name (``skdeploy.core.constants.WIRE_MODULE``). Its sections, in order: names and limits;
+    what the handlers pass along (Rejection, Batch, Prediction...); the public entry points;
+    content negotiation; parsing (with the bulk JSON reader); matching the model (typing
+    columns); knowing the model (the plan, made once per model at load); encoding (with the
+    17-digit writer); the format tables.
+
+Per request, little is left to do (the request path is measured by ``bench/``)
+    Parsed Content-Type and Accept headers are cached per header value; the stack's settings,
+    the feature names, each column's type and whether the model can be spared scikit-learn's
+    finite check are worked out once per model (:class:`_Plan`); a one-line CSV body skips
+    numpy's parser, a small JSON answer skips json's encoder.
+
 Why the handlers never raise
     ``sagemaker-containers`` 2.8.6 wraps every handler it is given (and the sklearn container
     always gives it one) so that any exception raised becomes a ``ClientError``; its 415/406
@@ -149,6 +166,7 @@ import glob
 import io
 import json
 import logging
+import math
 import os
 import re
 import warnings
@@ -158,6 +176,8 @@ from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tup
 
 import joblib
 import numpy as np
+import sklearn
+from sklearn import get_config, set_config
 from sklearn.exceptions import NotFittedError
 
 logger = logging.getLogger(__name__)
@@ -203,6 +223,8 @@ __all__ = [  # noqa: RUF022 (grouped by role, not sorted: read as the API's tabl
     "POWERS_OF_TEN",
     "LONG_DOUBLE_IS_WIDE",
 ]
+
+# --- Names and limits -----------------------------------------------------------------------------
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -276,6 +298,11 @@ JSON_FIELDS = ("instances", "probabilities")
 BULK_JSON_CHARS = 4096
 #: Float predictions from a batch at least this large are written with 17 significant digits.
 BULK_PREDICTIONS = 1000
+#: Whether scikit-learn keeps ``assume_finite`` per thread (1.0 and later): see _outputs_spared.
+_CONFIG_PER_THREAD = not sklearn.__version__.startswith("0.")
+#: Up to this many values, predict checks that they are finite in Python (numpy's reduction
+#: costs more to set up than it saves on a few values); from there, with ``np.isfinite``.
+SMALL_FINITE_CHECK = 64
 #: About how many values the bulk JSON reader puts on one line for np.loadtxt (whole rows).
 VALUES_PER_LINE = 4096
 # JSON's own whitespace only: ``\s`` would also match \x0b, \x0c, \x1c-\x1f and Unicode spaces.
@@ -285,6 +312,9 @@ _BULK_JSON_OBJECT_END = re.compile(r"\][ \t\n\r]*(\])[ \t\n\r]*\}\Z")
 _BULK_JSON_BYTES = b"0123456789+-.eE, []"
 #: A whole "-0" (or "-00"), once the bulk reader has turned brackets into spaces and line breaks.
 _BULK_JSON_INTEGER_MINUS_ZERO = re.compile(rb"-0+[ ,\n]")
+
+
+# --- What the handlers pass along ---------------------------------------------------------------
 
 
 class Rejection:
@@ -402,13 +432,16 @@ class _Plan:
     has known categories, so numeric rows need a look column by column; ``numeric_names``: some
     feature name reads as a number, so a header could parse as a row of numbers; ``header``:
     the CSV header mode; ``probabilities``: answer probabilities unless a request says not to;
-    ``skew``: the scikit-learn versions, when the model was pickled by another one.
+    ``skew``: the scikit-learn versions, when the model was pickled by another one; ``leaf``:
+    a scikit-learn estimator holding no other estimator, so the array it is given is the only
+    one it checks (:func:`_predict_checked`).
     """
 
     __slots__ = (
         "by_column",
         "columns",
         "header",
+        "leaf",
         "name_set",
         "names",
         "numeric_names",
@@ -424,7 +457,9 @@ class _Plan:
         header: str,
         probabilities: bool,
         skew: Optional[str],
+        leaf: bool = False,
     ) -> None:
+        self.leaf = leaf
         self.names = names
         self.name_set = frozenset(names or ())
         self.columns = columns
@@ -557,16 +592,18 @@ def predict(data: Union[Batch, Rejection], model: Any) -> Union[Prediction, Reje
             )
         probabilities = plan.probabilities if asked is None else asked
         try:
-            predictions = np.asarray(model.predict(samples))
-            if not probabilities:
-                return Prediction(predictions)
-            probabilities = model.predict_proba(samples)
+            if plan.leaf and _all_finite(samples):
+                outputs = _outputs_spared(model, samples, bool(probabilities))
+            else:
+                outputs = _outputs(model, samples, bool(probabilities))
         except NotFittedError:  # a ValueError, but the model's fault, not the request's
             raise
         except (ValueError, TypeError, OverflowError) as error:
             return Rejection(HTTPStatus.BAD_REQUEST, "the model rejected the input: %s" % error)
+        if outputs[1] is None:
+            return Prediction(outputs[0])
         return Prediction(
-            predictions, probabilities, getattr(model, "classes_", None), asked=bool(asked)
+            outputs[0], outputs[1], getattr(model, "classes_", None), asked=bool(asked)
         )
     except Exception as error:
         return _fault("the model failed", error, model)
@@ -599,6 +636,47 @@ def encode(prediction: Union[Prediction, Rejection], accept: Optional[str]) -> A
         return _response(body, 200, response_type)
     except Exception as error:
         return _error_response(_fault("could not encode the predictions", error))
+
+
+def _outputs(model: Any, samples: Any, probabilities: bool) -> Tuple[np.ndarray, Any]:
+    """The model's predictions, and its class probabilities when asked (else None)."""
+    predictions = np.asarray(model.predict(samples))
+    return predictions, model.predict_proba(samples) if probabilities else None
+
+
+def _outputs_spared(model: Any, samples: np.ndarray, probabilities: bool) -> Tuple[np.ndarray, Any]:
+    """:func:`_outputs` under ``assume_finite``, for a leaf given samples known to be finite.
+
+    ``get_config``/``set_config`` rather than ``config_context``, which costs four times as
+    much (a generator, and every setting copied and set twice). The setting is per thread (per
+    greenlet under gevent), as ``config_context``'s is: from scikit-learn 1.0 on, the only
+    versions :func:`_is_leaf` lets through (before, it was one setting for every thread).
+    """
+    before = get_config()["assume_finite"]
+    set_config(assume_finite=True)
+    try:
+        return _outputs(model, samples, probabilities)
+    finally:
+        set_config(assume_finite=before)
+
+
+def _all_finite(samples: Any) -> bool:
+    """Whether ``samples`` is a float array of finite numbers: what scikit-learn checks first.
+
+    scikit-learn's own check of a small array (``_assert_all_finite``, with its ``np.errstate``)
+    costs about a third of a one-row ``predict``; this one a tenth of that. Only a
+    :attr:`_Plan.leaf` model skips its own check, and only when this says the array passes it:
+    any other array goes to scikit-learn's check, which answers with its own message. A few
+    values are checked in Python, faster than numpy's set-up for a reduction; more by their sum,
+    as scikit-learn does (NaN or infinity makes the sum so; a sum that overflows sends the
+    array to scikit-learn's check, which finds it finite).
+    """
+    if type(samples) is not np.ndarray or samples.dtype.kind != "f":
+        return False
+    if samples.size <= SMALL_FINITE_CHECK:
+        return all(map(math.isfinite, samples.ravel().tolist()))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(samples.sum())
 
 
 def execution_parameters() -> Any:
@@ -971,6 +1049,22 @@ def bulk_json_rows(text: str) -> Optional[np.ndarray]:
     parser also reads a few spellings JSON forbids (``+1``, ``.5``, ``5.``, ``007``) as the
     numbers they spell.
     """
+    raw = _bulk_json_bytes(text)
+    if raw is None:
+        return None
+    chars = np.frombuffer(raw, dtype=np.uint8)
+    layout = _bulk_json_layout(chars, raw)
+    if layout is None:
+        return None
+    return _bulk_json_read(raw, chars, *layout)
+
+
+def _bulk_json_bytes(text: str) -> Optional[bytearray]:
+    """The rows of a bulk body, ``[[...], ...]``, as a mutable copy of their ASCII bytes.
+
+    None unless the body is a list of rows, or an object holding only ``"instances"``, and
+    holds no byte that a plain numeric row cannot (:data:`_BULK_JSON_BYTES`).
+    """
     text = text.strip(" \t\n\r")  # str.strip() would also drop \x1c, \xa0, \u2028...
     start = _BULK_JSON_START.match(text, 0, 64)
     if start is None:
@@ -987,7 +1081,17 @@ def bulk_json_rows(text: str) -> Optional[np.ndarray]:
         return None
     if raw.translate(None, _BULK_JSON_BYTES):  # what is left is a byte a bulk body cannot hold
         return None
-    chars = np.frombuffer(raw, dtype=np.uint8)
+    return raw
+
+
+def _bulk_json_layout(
+    chars: np.ndarray, raw: bytearray
+) -> Optional[Tuple[np.ndarray, np.ndarray, int, int]]:
+    """Where the rows open and close, how many there are and their width; None if irregular.
+
+    Every row must open right after the one before (after ``,`` or ``, ``, the same all
+    through) and hold as many commas as the first.
+    """
     # One pass finds both brackets: "[" (0x5B) and "]" (0x5D) differ only in the bits of 0x06
     # (as do "Y" and "_", which the allowed bytes exclude, so nothing else is found).
     brackets = np.flatnonzero((chars & 0xF9) == 0x59)
@@ -1019,6 +1123,13 @@ def bulk_json_rows(text: str) -> Optional[np.ndarray]:
     width = int(counts[0]) + (rows == 1)
     if not 0 < width < 65536 or (counts[:-1] != width).any() or counts[-1] != width - 1:
         return None
+    return opens, closes, rows, width
+
+
+def _bulk_json_read(
+    raw: bytearray, chars: np.ndarray, opens: np.ndarray, closes: np.ndarray, rows: int, width: int
+) -> Optional[np.ndarray]:
+    """The rows of a regular bulk body as a matrix, by np.loadtxt; None where JSON must decide."""
     # Brackets become spaces, and every per_line-th row ends its line (the "," after it becomes
     # a space): np.loadtxt reads a few long lines faster than many short ones.
     per_line = max(1, VALUES_PER_LINE // width)
@@ -1565,7 +1676,33 @@ def _make_plan(model: Any, settings: Tuple[bool, str], skew: Optional[str]) -> _
     else:
         columns = [(ANY, None)] * int(width) if width is not None else []
     probabilities = settings[0] and hasattr(model, "predict_proba")
-    return _Plan(names, columns, settings[1], probabilities, skew)
+    return _Plan(names, columns, settings[1], probabilities, skew, _is_leaf(model))
+
+
+def _is_leaf(model: Any) -> bool:
+    """A scikit-learn estimator that holds no other estimator (LinearRegression, a tree, ...).
+
+    Such a model checks the array it is given, and nothing else, for NaN and infinity, so
+    :func:`predict` may check that array itself (:func:`_all_finite`) and spare it the slower
+    check. A Pipeline, a search or an ensemble of other estimators may check arrays its own
+    steps make (a FunctionTransformer's log of 0), so it is never a leaf; nor is a class from
+    outside scikit-learn, nor one whose parameters cannot be read. Nor, before scikit-learn 1.0,
+    any model: its settings were shared by every thread, not kept per thread.
+    """
+    if not _CONFIG_PER_THREAD or not type(model).__module__.startswith("sklearn."):
+        return False
+    try:
+        values = list(model.get_params(deep=False).values())
+    except Exception:
+        return False
+    while values:
+        value = values.pop()
+        if hasattr(value, "fit") or hasattr(value, "predict") or hasattr(value, "transform"):
+            return False
+        if isinstance(value, (list, tuple, dict)):
+            values.extend(value.values() if isinstance(value, dict) else value)
+    holders = ("steps", "transformers_", "transformer_list", "best_estimator_", *META_ATTRIBUTES)
+    return not any(hasattr(model, attribute) for attribute in holders)
 
 
 def _model_columns(model: Any, names: List[str]) -> List[Tuple[str, Optional[FrozenSet[Any]]]]:
@@ -1597,6 +1734,34 @@ def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[Froze
     anything: List[Tuple[str, Optional[FrozenSet[Any]]]] = [(ANY, None)] * width
     if step is None or isinstance(step, str):
         return anything
+    composite = _composite_columns(step, names)
+    if composite is not None:
+        return composite
+    categories = getattr(step, "categories_", None)
+    if isinstance(categories, list) and len(categories) == width:
+        strict = getattr(step, "handle_unknown", None) == "error"
+        return [_category_column(values, strict) for values in categories]
+    if callable(getattr(step, "build_analyzer", None)):  # CountVectorizer, TfidfVectorizer...
+        return [(TEXT, None)] * width
+    for attribute in ("best_estimator_", "regressor_"):  # searches, TransformedTargetRegressor
+        inner = getattr(step, attribute, None)
+        if inner is not None:
+            return _step_columns(inner, names)
+    kind = type(step)
+    if (
+        not kind.__module__.startswith("sklearn.")
+        or kind.__name__ in ANY_INPUT_STEPS
+        or any(hasattr(step, attribute) for attribute in META_ATTRIBUTES)
+    ):
+        return anything
+    return [(NUMBER, None)] * width
+
+
+def _composite_columns(
+    step: Any, names: List[str]
+) -> Optional[List[Tuple[str, Optional[FrozenSet[Any]]]]]:
+    """:func:`_step_columns` for a Pipeline, ColumnTransformer or FeatureUnion; else None."""
+    anything: List[Tuple[str, Optional[FrozenSet[Any]]]] = [(ANY, None)] * len(names)
     steps = getattr(step, "steps", None)
     if isinstance(steps, list):  # Pipeline
         columns = anything
@@ -1627,24 +1792,7 @@ def _step_columns(step: Any, names: List[str]) -> List[Tuple[str, Optional[Froze
             for index, column in enumerate(_step_columns(entry[1], names)):
                 columns[index] = _merge(columns[index], column)
         return columns
-    categories = getattr(step, "categories_", None)
-    if isinstance(categories, list) and len(categories) == width:
-        strict = getattr(step, "handle_unknown", None) == "error"
-        return [_category_column(values, strict) for values in categories]
-    if callable(getattr(step, "build_analyzer", None)):  # CountVectorizer, TfidfVectorizer...
-        return [(TEXT, None)] * width
-    for attribute in ("best_estimator_", "regressor_"):  # searches, TransformedTargetRegressor
-        inner = getattr(step, attribute, None)
-        if inner is not None:
-            return _step_columns(inner, names)
-    kind = type(step)
-    if (
-        not kind.__module__.startswith("sklearn.")
-        or kind.__name__ in ANY_INPUT_STEPS
-        or any(hasattr(step, attribute) for attribute in META_ATTRIBUTES)
-    ):
-        return anything
-    return [(NUMBER, None)] * width
+    return None
 
 
 def _positions(selection: Any, names: List[str]) -> Optional[List[int]]:

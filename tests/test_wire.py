@@ -17,7 +17,11 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
+import sklearn
+from sklearn.ensemble import RandomForestRegressor, VotingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skdeploy.core.constants import WIRE_MODULE
 from skdeploy.core.trusted import module_name_problem
@@ -216,6 +220,59 @@ def test_predict_adds_probabilities_only_when_asked(classifier: Any, regressor: 
     refused = wire.predict(wire.decode("1,2", "text/csv; probabilities=true"), regressor)
     assert isinstance(refused, wire.Rejection)
     assert refused.status == 400
+
+
+def test_only_a_plain_scikit_learn_estimator_is_a_leaf() -> None:
+    """A leaf checks only the array it is given; anything that holds estimators is not one."""
+    fitted = LinearRegression().fit(X, [1.0, 2.0, 3.0, 4.0])
+    assert wire._make_plan(fitted, (False, "auto"), None).leaf
+    for model in (
+        make_pipeline(FunctionTransformer(np.log), LinearRegression()),
+        VotingRegressor([("linear", LinearRegression())]),
+        RandomForestRegressor(n_estimators=2).fit(X, [1.0, 2.0, 3.0, 4.0]),
+        type("Custom", (LinearRegression,), {})(),  # not from scikit-learn's own modules
+    ):
+        assert not wire._make_plan(model, (False, "auto"), None).leaf, model
+
+
+def test_a_leaf_skips_only_the_finite_check_it_was_spared(
+    regressor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finite samples reach a leaf under assume_finite; NaN gets scikit-learn's own check."""
+    seen: list[bool] = []
+    predict = regressor.predict
+
+    def spying(samples: np.ndarray) -> np.ndarray:
+        seen.append(sklearn.get_config()["assume_finite"])
+        return predict(samples)
+
+    monkeypatch.setattr(regressor, "predict", spying, raising=False)
+    assert isinstance(wire.predict(wire.decode("1,2", "text/csv"), regressor), wire.Prediction)
+    refused = wire.predict(wire.decode("nan,2", "text/csv"), regressor)
+    assert isinstance(refused, wire.Rejection)
+    assert refused.status == 400
+    assert "NaN" in refused.message
+    many = np.ones((wire.SMALL_FINITE_CHECK, 2))  # more values than the Python check takes
+    assert isinstance(wire.predict(wire.Batch(many), regressor), wire.Prediction)
+    many[-1, -1] = np.inf
+    assert wire.predict(wire.Batch(many), regressor).status == 400
+    huge = np.full((wire.SMALL_FINITE_CHECK, 2), 1e308)  # finite, but their sum overflows
+    assert isinstance(wire.predict(wire.Batch(huge), regressor), wire.Prediction)
+    assert seen == [True, False, True, False, False]
+    assert sklearn.get_config()["assume_finite"] is False
+
+
+def test_a_pipeline_still_refuses_what_its_steps_make_infinite(tmp_path: Path) -> None:
+    """log(0) inside a Pipeline is -inf for its last step, whose own check answers 400."""
+    model = make_pipeline(FunctionTransformer(np.log), LinearRegression())
+    model.fit(X + 1.0, [1.0, 2.0, 3.0, 4.0])
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = wire.load_model(str(tmp_path))
+    with np.errstate(divide="ignore"):
+        refused = wire.predict(wire.decode("0,1", "text/csv"), loaded)
+    assert isinstance(refused, wire.Rejection)
+    assert refused.status == 400
+    assert "infinity" in refused.message
 
 
 # --- encode ---------------------------------------------------------------------------------------
