@@ -225,8 +225,8 @@ def load_main() -> dict[str, object]:
 
     For each: the file size, the static estimate (``sizes``: file size x workers, here the dev
     stack's serverless endpoint of 2048 MB, one worker), the peak ``skdeploy check`` measures
-    (``memory``: ``_skdeploy_serve_app.py --measure``, serving stack included) and the verdict of each,
-    the peak the serving worker itself reports, and the serve-ready time: ``skdeploy serve``
+    (``memory``: ``_skdeploy_serve_app.py --measure``, serving stack included) and the verdict of
+    each, the peak the serving worker itself reports, and the serve-ready time: ``skdeploy serve``
     started until ``/ping`` answers 200 (artifact already built and cached; each worker loads
     the model once).
 
