@@ -1,6 +1,6 @@
 """Serving handlers for a scikit-learn model in the SageMaker scikit-learn container.
 
-This file ships inside ``model.tar.gz`` as ``code/inference.py``, next to ``skdeploy_wire.py``
+This file ships inside ``model.tar.gz`` as ``code/inference.py``, next to ``skdeploy_wire/``
 (the wire format: every content type, status code and message). The container (``serving.py``
 of aws/sagemaker-scikit-learn-container, on ``sagemaker-containers`` 2.8.6) imports this module,
 calls ``model_fn`` once per worker, then for every ``POST /invocations``::
@@ -24,9 +24,9 @@ Each handler is a few lines that call ``skdeploy_wire``; edit them here. The usu
   scikit-learn and joblib (pandas and werkzeug inside a function): what every container has.
 
 The formats, parameters, status codes and stack settings (``SKDEPLOY_PROBABILITIES``,
-``SKDEPLOY_CSV_HEADER``) are documented in ``skdeploy_wire.py``'s docstring and in the README,
+``SKDEPLOY_CSV_HEADER``) are documented in ``skdeploy_wire``'s docstring and in the README,
 "Calling the endpoint". A project may replace this file entirely; it then needs only a
-``model_fn``, and may keep ``skdeploy_wire.py`` for its codecs or delete it.
+``model_fn``, and may keep ``skdeploy_wire/`` for its codecs or delete it.
 """
 
 from typing import Any, Optional, Union

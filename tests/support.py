@@ -14,8 +14,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 INFERENCE_PATH = REPO / "inference" / "inference.py"
-#: The wire format module inference.py imports; it ships beside it in ``code/``.
-WIRE_PATH = REPO / "inference" / "skdeploy_wire.py"
+#: The wire format package inference.py imports; it ships beside it in ``code/``.
+WIRE_PATH = REPO / "inference" / "skdeploy_wire"
+#: The wire package's members in the artifact, in the archive's order.
+WIRE_MEMBERS = tuple(f"code/{WIRE_PATH.name}/{p.name}" for p in sorted(WIRE_PATH.glob("*.py")))
 STACKS = sorted(
     p.name[len("Pulumi.") : -len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml")
 )
@@ -32,18 +34,21 @@ def copy_project(dest: Path) -> Path:
 
 
 def load_wire() -> ModuleType:
-    """skdeploy_wire, imported once from its path under its own name, as inference.py finds it.
+    """skdeploy_wire, imported once from its folder under its own name, as inference.py finds it.
 
     The container puts ``code/`` on ``sys.path``; here the module is registered in
     ``sys.modules`` instead, so ``import skdeploy_wire`` finds it without the whole handler
     folder on the path (where ``inference`` would shadow the folder of that name). Every
     handler module the tests load shares it, as the handlers of one worker do.
     """
-    name = WIRE_PATH.stem
+    name = WIRE_PATH.name
+    init = WIRE_PATH / "__init__.py"
     module = sys.modules.get(name)
-    if module is not None and getattr(module, "__file__", None) == str(WIRE_PATH):
+    if module is not None and getattr(module, "__file__", None) == str(init):
         return module
-    spec = importlib.util.spec_from_file_location(name, WIRE_PATH)
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(WIRE_PATH)]
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from skdeploy.core.artifact import ArtifactError, build_artifact
-from tests.support import REPO, copy_project
+from tests.support import REPO, WIRE_MEMBERS, copy_project
 
 
 def build(project: Path, build_dir: Path, model_files: tuple[str, ...] = ("model.joblib",)):
@@ -35,7 +35,7 @@ def test_layout_has_the_model_at_the_root_and_the_code_under_code(tmp_path: Path
         "code/helpers.py",
         "code/inference.py",
         "code/requirements.txt",
-        "code/skdeploy_wire.py",
+        *WIRE_MEMBERS,
         "model.joblib",
     ]
     for member in members:

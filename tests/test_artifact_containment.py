@@ -35,7 +35,7 @@ from skdeploy.core.artifact import (
 )
 from skdeploy.core.settings import load_stack_settings
 from skdeploy.tooling import cli
-from tests.support import copy_project
+from tests.support import WIRE_MEMBERS, copy_project
 
 GIB = 1 << 30
 USTAR_LIMIT = 8**11  # the first size a USTAR header's 11 octal digits cannot hold: 8 GiB
@@ -288,7 +288,7 @@ def test_a_link_loop_is_refused_and_a_dangling_link_inside_is_ignored(tmp_path: 
     (project / "inference" / ".#inference.py").symlink_to("user@host.1234:1700000000")
     assert build(project, tmp_path / "build").members == (
         "code/inference.py",
-        "code/skdeploy_wire.py",
+        *WIRE_MEMBERS,
         "model.joblib",
     )
     (project / "inference" / "loop.py").symlink_to("loop.py")

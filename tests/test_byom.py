@@ -28,7 +28,7 @@ from skdeploy.core.trusted import TRUSTED_TAG
 from skdeploy.tooling import cli
 from skdeploy.tooling.plan import build_plan, diff_plans
 from tests.conftest import TEST_STACK, make_project, running_serve
-from tests.support import REPO
+from tests.support import REPO, WIRE_MEMBERS
 
 BYOM = REPO / "model" / "byom"
 TRUST = ["my_features", "featurelib"]
@@ -164,7 +164,7 @@ def test_a_trusted_custom_pipeline_goes_through_check_serve_and_smoke(
 def test_the_artifact_ships_the_module_and_the_package(
     trained: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    """code/ holds inference.py, skdeploy_wire.py, my_features.py and featurelib/'s files."""
+    """code/ holds inference.py, skdeploy_wire/'s, my_features.py and featurelib/'s files."""
     project = byom_project(tmp_path, trained("custom"), {"skdeploy:trustedModules": TRUST})
     (project / "inference" / "notebooks").mkdir()
     (project / "inference" / "notebooks" / "scratch.py").write_text("x = 1\n")
@@ -181,7 +181,7 @@ def test_the_artifact_ships_the_module_and_the_package(
         "code/featurelib/clip.py",
         "code/inference.py",
         "code/my_features.py",
-        "code/skdeploy_wire.py",
+        *WIRE_MEMBERS,
     ]
 
 
@@ -558,5 +558,5 @@ def test_a_package_link_loop_inside_the_project_ships_each_file_once(tmp_path: P
         "code/featurelib/__init__.py",
         "code/featurelib/clip.py",
         "code/inference.py",
-        "code/skdeploy_wire.py",
+        *WIRE_MEMBERS,
     ]

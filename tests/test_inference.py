@@ -7,14 +7,17 @@ only that library decides which status code a client finally sees.
 
 import ast
 import base64
+import contextlib
 import io
 import json
 import re
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import joblib
@@ -138,7 +141,9 @@ REQUEST_ENCODINGS = [
 
 #: What ships in ``code/``: the handlers and the wire format they import.
 HANDLER_SOURCES = pytest.mark.parametrize(
-    "source", [INFERENCE_PATH, WIRE_PATH], ids=lambda p: p.name
+    "source",
+    [INFERENCE_PATH, *sorted(WIRE_PATH.glob("*.py"))],
+    ids=lambda p: p.relative_to(INFERENCE_PATH.parent).as_posix(),
 )
 
 
@@ -185,13 +190,13 @@ def test_imports_only_what_the_container_has(source: Path) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names = [node.module or ""]
         else:
-            continue
+            continue  # a relative import stays inside the skdeploy_wire package
         roots = {name.split(".")[0] for name in names} - set(sys.stdlib_module_names)
         (lazy_roots if node in lazy else eager_roots).update(roots)
-    assert eager_roots - {WIRE_PATH.stem} <= {"numpy", "sklearn", "joblib"}
+    assert eager_roots - {WIRE_PATH.name} <= {"numpy", "sklearn", "joblib"}
     assert lazy_roots <= {"pandas", "werkzeug"}
 
 
@@ -698,21 +703,45 @@ def test_large_bodies_parse_exactly_without_genfromtxt(monkeypatch: pytest.Monke
     np.testing.assert_array_equal(inference.input_fn(as_json, JSON).data, rows)
 
 
+def modules_binding(name: str) -> list[ModuleType]:
+    """The wire package and each of its modules that binds ``name`` (a limit read there)."""
+    modules = [wire, *(m for m in vars(wire).values() if isinstance(m, ModuleType))]
+    bound = [m for m in modules if name in vars(m)]
+    assert len(bound) > 1, f"{name} is bound nowhere but the package"
+    return bound
+
+
+def set_in_wire(monkeypatch: pytest.MonkeyPatch, name: str, value: Any) -> None:
+    """Set one of the wire's limits in the package and in each of its modules that binds it."""
+    for module in modules_binding(name):
+        monkeypatch.setattr(module, name, value)
+
+
+@contextlib.contextmanager
+def wire_limit(name: str, value: Any) -> Iterator[None]:
+    """One of the wire's limits set to ``value`` for a block (where no fixture can help)."""
+    bound = modules_binding(name)
+    before = [vars(module)[name] for module in bound]
+    for module in bound:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, old in zip(bound, before, strict=True):
+            setattr(module, name, old)
+
+
 @pytest.fixture
 def bulk_lanes_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bulk JSON reader and the bulk float writer take bodies and batches of any size."""
-    monkeypatch.setattr(wire, "BULK_JSON_CHARS", 0)
-    monkeypatch.setattr(wire, "BULK_PREDICTIONS", 1)
+    set_in_wire(monkeypatch, "BULK_JSON_CHARS", 0)
+    set_in_wire(monkeypatch, "BULK_PREDICTIONS", 1)
 
 
 def general_path(text: str) -> Any:
     """What a JSON body decodes to without the bulk reader (json.loads and its checks)."""
-    threshold = wire.BULK_JSON_CHARS
-    wire.BULK_JSON_CHARS = sys.maxsize
-    try:
+    with wire_limit("BULK_JSON_CHARS", sys.maxsize):
         return wire.decode(text, JSON)
-    finally:
-        wire.BULK_JSON_CHARS = threshold
 
 
 def encoded_json(prediction: Any) -> str:
@@ -750,12 +779,8 @@ def test_bulk_json_reader_gives_the_matrix_json_loads_gives(
     """Rows as json.dumps or JSON.stringify write them: the bulk reader, bit for bit."""
     document: Any = {"instances": rows} if wrapped else rows
     text = padding + json.dumps(document, separators=separators) + padding
-    default = wire.VALUES_PER_LINE
-    wire.VALUES_PER_LINE = values_per_line  # whole lines, a shorter last line, one line
-    try:
+    with wire_limit("VALUES_PER_LINE", values_per_line):  # whole lines, a shorter last, one
         bulk = wire.bulk_json_rows(text)
-    finally:
-        wire.VALUES_PER_LINE = default
     assert bulk is not None, text
     expected = general_path(text).data
     assert bulk.dtype == expected.dtype == np.float64
@@ -824,7 +849,7 @@ def test_bulk_json_reader_leaves_everything_else_to_json_loads(
     text: str, values_per_line: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nesting, empty rows, null, strings, NaN, odd spacing, other fields: the general path."""
-    monkeypatch.setattr(wire, "VALUES_PER_LINE", values_per_line)
+    set_in_wire(monkeypatch, "VALUES_PER_LINE", values_per_line)
     assert wire.bulk_json_rows(text) is None
     answer, expected = inference.input_fn(text, JSON), general_path(text)
     assert type(answer) is type(expected)
@@ -876,12 +901,8 @@ def test_large_json_bodies_skip_json_loads(monkeypatch: pytest.MonkeyPatch) -> N
 def test_bulk_float_writer_reads_back_as_the_same_floats(values: list[float]) -> None:
     """17 significant digits: every finite float64 comes back bit for bit through json.loads."""
     array = np.asarray(values, dtype=np.float64)
-    threshold = wire.BULK_PREDICTIONS
-    wire.BULK_PREDICTIONS = 1
-    try:
+    with wire_limit("BULK_PREDICTIONS", 1):
         written = wire.bulk_floats(array)
-    finally:
-        wire.BULK_PREDICTIONS = threshold
     if (np.floor(array) == array).any():
         assert written is None  # whole numbers keep json.dumps' 1.0 and -0.0
         return
@@ -942,7 +963,7 @@ def test_bulk_float_writer_falls_back_to_17g_where_it_cannot_work_out_digits(
         mixed[5] = tiny
         written = wire.bulk_floats(mixed)
         assert written == ",".join(format(value, ".17g") for value in mixed.tolist())
-    monkeypatch.setattr(wire, "LONG_DOUBLE_IS_WIDE", False)
+    set_in_wire(monkeypatch, "LONG_DOUBLE_IS_WIDE", False)
     written = wire.bulk_floats(values)
     assert written == ",".join(format(value, ".17g") for value in values.tolist())
     assert np.asarray(json.loads(f"[{written}]")).tobytes() == values.tobytes()
@@ -968,16 +989,15 @@ def test_json_answers_below_the_bulk_size_are_what_json_dumps_writes(values: np.
 #: Runs in the runtime (numpy 1.24): for each body, whether the bulk reader read it, and whether
 #: that equals what the general path gives.
 BULK_UNDER_THE_CONTAINERS_NUMPY = r"""
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("skdeploy_wire", sys.argv[1])
-wire = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wire)
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import skdeploy_wire as wire
 results = []
 for body in json.load(sys.stdin):
     bulk = wire.bulk_json_rows(body)
-    wire.BULK_JSON_CHARS = sys.maxsize
+    wire._parsing.BULK_JSON_CHARS = sys.maxsize
     general = wire.decode(body, wire.JSON)
-    wire.BULK_JSON_CHARS = 4096
+    wire._parsing.BULK_JSON_CHARS = 4096
     same = (
         bulk is not None
         and isinstance(general, wire.Batch)
@@ -1003,7 +1023,7 @@ def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
     ]
     declined = [param.values[0] for param in NOT_BULK]
     completed = subprocess.run(
-        [str(runtime_python), "-c", BULK_UNDER_THE_CONTAINERS_NUMPY, str(WIRE_PATH)],
+        [str(runtime_python), "-c", BULK_UNDER_THE_CONTAINERS_NUMPY, str(WIRE_PATH.parent)],
         input=json.dumps(valid + declined),
         capture_output=True,
         text=True,
@@ -1018,11 +1038,10 @@ def test_the_bulk_reader_behaves_the_same_under_the_containers_numpy(
 #: Runs in the runtime: writes the floats given (as float64 bytes) and reports the digit form's
 #: use and whether json.loads gives the same floats back.
 FLOATS_UNDER_THE_CONTAINERS_NUMPY = r"""
-import importlib.util, json, sys
+import json, sys
 import numpy as np
-spec = importlib.util.spec_from_file_location("skdeploy_wire", sys.argv[1])
-wire = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wire)
+sys.path.insert(0, sys.argv[1])
+import skdeploy_wire as wire
 values = np.frombuffer(sys.stdin.buffer.read(), dtype=np.float64)
 written = wire.bulk_floats(values)
 back = np.asarray(json.loads("[" + written + "]"), dtype=np.float64)
@@ -1036,7 +1055,7 @@ def test_the_bulk_float_writer_reads_back_under_the_containers_numpy(
 ) -> None:
     """In the 1.2-1 runtime (numpy 1.24, its long doubles): the digit form, read back exactly."""
     completed = subprocess.run(
-        [str(runtime_python), "-c", FLOATS_UNDER_THE_CONTAINERS_NUMPY, str(WIRE_PATH)],
+        [str(runtime_python), "-c", FLOATS_UNDER_THE_CONTAINERS_NUMPY, str(WIRE_PATH.parent)],
         input=awkward_floats().tobytes(),
         capture_output=True,
         check=True,

@@ -1,4 +1,4 @@
-"""skdeploy_wire (inference/skdeploy_wire.py) through its public functions, and its place in code/.
+"""skdeploy_wire (inference/skdeploy_wire/) through its public functions, and its place in code/.
 
 The handler tests (test_inference.py, test_handler_contract.py, test_dataframe_csv.py) pin every
 format, status code and message through inference.py's handlers; these pin the module's own
@@ -71,11 +71,15 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def test_every_public_name_exists_and_the_rest_is_private() -> None:
-    """__all__ names what the module offers; every other top-level name starts with _."""
+    """__all__ names what the package offers; every other top-level name starts with _."""
     assert all(hasattr(wire, name) for name in wire.__all__)
-    tree = ast.parse(WIRE_PATH.read_text())
-    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defined = set()
+    for path in WIRE_PATH.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        kinds = (ast.FunctionDef, ast.ClassDef)
+        defined |= {node.name for node in tree.body if isinstance(node, kinds)}
     assert {name for name in defined if not name.startswith("_")} <= set(wire.__all__)
+    assert all(path.name.startswith("_") for path in WIRE_PATH.glob("*.py"))
 
 
 def test_the_tables_hold_every_type_in_the_documented_order() -> None:
@@ -87,7 +91,7 @@ def test_the_tables_hold_every_type_in_the_documented_order() -> None:
 
 
 def test_the_wire_ships_under_the_name_the_tool_knows() -> None:
-    """skdeploy's constant names the file that sits beside inference.py."""
+    """skdeploy's constant names the package that sits beside inference.py."""
     assert WIRE_PATH.name == WIRE_MODULE
     assert WIRE_PATH.parent == INFERENCE_PATH.parent
 
@@ -225,14 +229,14 @@ def test_predict_adds_probabilities_only_when_asked(classifier: Any, regressor: 
 def test_only_a_plain_scikit_learn_estimator_is_a_leaf() -> None:
     """A leaf checks only the array it is given; anything that holds estimators is not one."""
     fitted = LinearRegression().fit(X, [1.0, 2.0, 3.0, 4.0])
-    assert wire._make_plan(fitted, (False, "auto"), None).leaf
+    assert wire._model._make_plan(fitted, (False, "auto"), None).leaf
     for model in (
         make_pipeline(FunctionTransformer(np.log), LinearRegression()),
         VotingRegressor([("linear", LinearRegression())]),
         RandomForestRegressor(n_estimators=2).fit(X, [1.0, 2.0, 3.0, 4.0]),
         type("Custom", (LinearRegression,), {})(),  # not from scikit-learn's own modules
     ):
-        assert not wire._make_plan(model, (False, "auto"), None).leaf, model
+        assert not wire._model._make_plan(model, (False, "auto"), None).leaf, model
 
 
 def test_a_leaf_skips_only_the_finite_check_it_was_spared(
@@ -252,11 +256,11 @@ def test_a_leaf_skips_only_the_finite_check_it_was_spared(
     assert isinstance(refused, wire.Rejection)
     assert refused.status == 400
     assert "NaN" in refused.message
-    many = np.ones((wire.SMALL_FINITE_CHECK, 2))  # more values than the Python check takes
+    many = np.ones((wire._limits.SMALL_FINITE_CHECK, 2))  # more values than the Python check takes
     assert isinstance(wire.predict(wire.Batch(many), regressor), wire.Prediction)
     many[-1, -1] = np.inf
     assert wire.predict(wire.Batch(many), regressor).status == 400
-    huge = np.full((wire.SMALL_FINITE_CHECK, 2), 1e308)  # finite, but their sum overflows
+    huge = np.full((wire._limits.SMALL_FINITE_CHECK, 2), 1e308)  # finite, but their sum overflows
     assert isinstance(wire.predict(wire.Batch(huge), regressor), wire.Prediction)
     assert seen == [True, False, True, False, False]
     assert sklearn.get_config()["assume_finite"] is False

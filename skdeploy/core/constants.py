@@ -21,8 +21,8 @@ ENV_BASE_DIR: Final = "SAGEMAKER_BASE_DIR"
 
 #: Entry script inside ``code/`` of the artifact.
 PROGRAM: Final = "inference.py"
-#: The wire format module the project's ``inference.py`` imports; ships beside it in ``code/``.
-WIRE_MODULE: Final = "skdeploy_wire.py"
+#: The wire format package the project's ``inference.py`` imports; ships beside it in ``code/``.
+WIRE_MODULE: Final = "skdeploy_wire"
 #: Names of the local server's own modules (``skdeploy/tooling/_runtime/``), which share the
 #: import path with ``code/`` in the runtime: a handler module may not start with it.
 RESERVED_MODULE_PREFIX: Final = "_skdeploy_"

@@ -53,7 +53,7 @@ PROTECTED_MODULES = CONTAINER_MODULES | frozenset(
         "__main__",
         "builtins",
         Path(PROGRAM).stem,
-        Path(WIRE_MODULE).stem,
+        WIRE_MODULE,
     }
 )
 
@@ -70,7 +70,7 @@ def module_name_problem(name: object) -> str | None:
         return (
             f"{name!r} names the standard library, a library the allow-list decides, the "
             f"container's serving stack or the handler modules ({Path(PROGRAM).stem}, "
-            f"{Path(WIRE_MODULE).stem}): only the user's own modules can be trusted"
+            f"{WIRE_MODULE}): only the user's own modules can be trusted"
         )
     return None
 
