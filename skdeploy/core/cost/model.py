@@ -78,6 +78,8 @@ class CostInputs:
     capture_percent: float | None = None
     #: Memory of the front door's Lambda function (None: no front door).
     front_door_memory_mb: int | None = None
+    #: How many model artifacts the stack stores in S3 (their size is not known to a plan).
+    artifacts: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,9 +233,12 @@ def _storage_lines(inputs: CostInputs, pricer: _Pricer, traffic: Traffic) -> lis
         gb = captured * traffic.payload_kb / _KB_PER_GB
         detail = f"{inputs.capture_percent:g}% of requests, {gb:g} GB added a month"
         lines.append(_line("data_capture", "captured data (S3)", detail, rate, note, gb, gb))
-    # The artifacts' size is not in the plan: listed, never counted as zero.
-    why = "size not known to the plan" + (f"; {note}" if note else "")
-    lines.append(CostLine("s3", "model artifacts (S3)", why, None, None))
+    if inputs.artifacts:
+        # The artifacts' size is not in the plan: listed, never counted as zero.
+        why = f"{inputs.artifacts} object(s), size not known to the plan" + (
+            f"; {note}" if note else ""
+        )
+        lines.append(CostLine("s3", "model artifacts (S3)", why, None, None))
     return lines
 
 

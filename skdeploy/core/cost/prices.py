@@ -3,7 +3,7 @@ and date, so that a plan's cost works offline and says where every number comes 
 
 A price the table could not source has the value ``None``: the cost model shows that line as
 unpriced rather than guessing. A region the table has no figure for falls back to the table's
-base region (us-east-1), and the cost line says so.
+base region (us-east-1) or, lacking that, another region's figure, and the cost line says so.
 """
 
 from __future__ import annotations
@@ -54,12 +54,15 @@ class PriceTable:
     currency: str = "USD"
 
     def lookup(self, key: str, region: str) -> PriceLookup | None:
-        """The price of ``key`` in ``region``, else the base region's (marked), else None."""
+        """The price of ``key`` in ``region``, else another region's (marked as standing in: the
+        base region's first), else None."""
         if (key, region) in self.prices:
             return PriceLookup(self.prices[(key, region)], fallback=False)
-        if (key, BASE_REGION) in self.prices:
-            return PriceLookup(self.prices[(key, BASE_REGION)], fallback=True)
-        return None
+        others = sorted(r for k, r in self.prices if k == key)
+        if not others:
+            return None
+        chosen = BASE_REGION if BASE_REGION in others else others[0]
+        return PriceLookup(self.prices[(key, chosen)], fallback=True)
 
     @property
     def oldest(self) -> datetime.date:
