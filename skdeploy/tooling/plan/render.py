@@ -127,6 +127,11 @@ def _cost_markdown(diff: PlanDiff, cost: DiffCost) -> list[str]:
             f"| {_cell(m[0])} | {_cell(m[1])} |"
             for c, m in shown
         ]
+        lines += [
+            "",
+            "Each row is the cost of the parts the resource drives: instances show under both the "
+            "configuration and the autoscaling target.",
+        ]
     return [*lines, ""]
 
 
