@@ -27,11 +27,13 @@ path appears anyway. Secret inputs are ``[secret]`` on both sides, so a changed 
 show in a diff.
 
 The package: :mod:`~.model` (the plan document), :mod:`~.values` (leaf-by-leaf differences),
-:mod:`~.diff` (resource by resource), :mod:`~.render` (text and markdown), :mod:`~.command`
+:mod:`~.diff` (resource by resource), :mod:`~.cost` (a plan's monthly cost, from
+:mod:`skdeploy.core.cost`), :mod:`~.render` (text and markdown), :mod:`~.command`
 (``register``, the argparse wiring).
 """
 
 from skdeploy.tooling.plan.command import register
+from skdeploy.tooling.plan.cost import CostContext, DiffCost, cost_inputs, plan_cost, prices_report
 from skdeploy.tooling.plan.diff import (
     ACTIONS,
     ENDPOINT_TYPE,
@@ -66,16 +68,21 @@ __all__ = [
     "READ_TYPES",
     "Action",
     "Change",
+    "CostContext",
+    "DiffCost",
     "Plan",
     "PlanDiff",
     "PlanFileError",
     "PlannedResource",
     "ResourceChange",
     "build_plan",
+    "cost_inputs",
     "diff_plans",
     "leaves",
     "load_plan",
+    "plan_cost",
     "plan_from_json",
+    "prices_report",
     "register",
     "render_diff_markdown",
     "render_diff_text",

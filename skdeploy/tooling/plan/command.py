@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
 
+from skdeploy.core.cost import PriceTableError, Traffic, load_prices
 from skdeploy.core.preflight import PreflightError
 from skdeploy.tooling import common
+from skdeploy.tooling.plan.cost import CostContext, DiffCost, prices_report
 from skdeploy.tooling.plan.diff import ENDPOINT_TYPE, diff_plans
 from skdeploy.tooling.plan.model import PLAN_VERSION, Plan, PlanFileError, build_plan, load_plan
 from skdeploy.tooling.plan.render import (
@@ -19,7 +22,24 @@ from skdeploy.tooling.plan.render import (
 )
 
 
+def _cost_context(args: argparse.Namespace) -> CostContext:
+    """The shipped price table and the traffic the command line assumes."""
+    traffic = Traffic(args.requests_per_month, args.duration_ms, args.payload_kb)
+    return CostContext(load_prices(), traffic)
+
+
+def _prices_command(today: datetime.date) -> int:
+    try:
+        sys.stdout.write(prices_report(load_prices(), today))
+    except PriceTableError as exc:
+        print(f"skdeploy: {exc}", file=sys.stderr)
+        return common.EXIT_CANNOT_RUN
+    return common.EXIT_OK
+
+
 def _plan_command(args: argparse.Namespace) -> int:
+    if args.prices:
+        return _prices_command(datetime.datetime.now(datetime.timezone.utc).date())
     if args.fail_on_replace and args.against is None:
         print("skdeploy: --fail-on-replace needs --against BASE.json", file=sys.stderr)
         return common.EXIT_CANNOT_RUN
@@ -45,24 +65,25 @@ def _plan_command(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         print("skdeploy: the program refuses to declare this stack; no plan", file=sys.stderr)
         return common.EXIT_FAILED
+    context = _cost_context(args)
     if base is None:
         if args.json:
             sys.stdout.write(plan.dumps())
         elif args.markdown:
-            sys.stdout.write(render_plan_markdown(plan))
+            sys.stdout.write(render_plan_markdown(plan, context))
         else:
-            sys.stdout.write(render_plan_text(plan))
+            sys.stdout.write(render_plan_text(plan, context))
         return common.EXIT_OK
     diff = diff_plans(base, plan)
+    cost = DiffCost.of(base, plan, context)
     base_name = Path(args.against).name
     if args.json:
         sys.stdout.write(json.dumps(diff.to_json(), indent=2, sort_keys=True) + "\n")
     elif args.markdown:
-        sys.stdout.write(
-            render_diff_markdown(diff, f"skdeploy plan: stack {plan.stack} against {base_name}")
-        )
+        title = f"skdeploy plan: stack {plan.stack} against {base_name}"
+        sys.stdout.write(render_diff_markdown(diff, title, cost))
     else:
-        sys.stdout.write(render_diff_text(diff, base_name))
+        sys.stdout.write(render_diff_text(diff, base_name, cost))
     replaced = diff.replaces(ENDPOINT_TYPE)
     if args.fail_on_replace and replaced:
         names = ", ".join(r.resource.name for r in replaced)
@@ -106,4 +127,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --against: exit 1 if the Endpoint would be replaced or deleted (downtime)",
     )
+    _add_cost_arguments(parser)
     parser.set_defaults(handler=_plan_command)
+
+
+def _add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    """The traffic assumption the monthly cost rests on, and ``--prices``."""
+    default = Traffic()
+    parser.add_argument(
+        "--prices",
+        action="store_true",
+        help="print the price table (region, source and date of every figure) and how old it is",
+    )
+    parser.add_argument(
+        "--requests-per-month",
+        type=int,
+        default=default.requests_per_month,
+        metavar="N",
+        help=f"traffic assumed for the monthly cost (default: {default.requests_per_month:,})",
+    )
+    parser.add_argument(
+        "--duration-ms",
+        type=float,
+        default=default.duration_ms,
+        metavar="MS",
+        help=f"mean request duration assumed (default: {default.duration_ms:g})",
+    )
+    parser.add_argument(
+        "--payload-kb",
+        type=float,
+        default=default.payload_kb,
+        metavar="KB",
+        help=f"mean request + response size assumed, for captured data (default: "
+        f"{default.payload_kb:g})",
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from skdeploy.tooling.plan.cost import CostContext, DiffCost, cost_lines, plan_cost
 from skdeploy.tooling.plan.diff import SYMBOL, PlanDiff, diff_plans, engine_options
 from skdeploy.tooling.plan.model import Plan, PlannedResource
 from skdeploy.tooling.plan.values import leaves, shown_leaf
@@ -20,8 +21,9 @@ def _flags(resource: PlannedResource) -> str:
     return f" [{', '.join(flags)}]" if flags else ""
 
 
-def render_plan_text(plan: Plan) -> str:
-    """The plan as a tree: each resource under its parent, its inputs beneath it."""
+def render_plan_text(plan: Plan, context: CostContext | None = None) -> str:
+    """The plan as a tree: each resource under its parent, its inputs beneath it; then its
+    monthly cost at ``context``'s prices and traffic (default: the shipped table)."""
     by_urn = {r.urn: r for r in plan.resources}
     children: dict[str, list[PlannedResource]] = {}
     for resource in plan.resources:
@@ -44,11 +46,15 @@ def render_plan_text(plan: Plan) -> str:
     walk("", 1)
     lines.append("outputs:")
     lines.extend(f"  {shown_leaf(p, v)}" for p, v in leaves(dict(plan.outputs)) if p)
+    cost = plan_cost(plan, CostContext.default() if context is None else context)
+    lines.append(f"monthly cost of stack {plan.stack} ({cost.region}):")
+    lines.extend(cost_lines(cost))
     return "\n".join(lines) + "\n"
 
 
-def render_diff_text(diff: PlanDiff, base_name: str) -> str:
-    """The diff for a terminal: one block per changed resource, then outputs, then the summary."""
+def render_diff_text(diff: PlanDiff, base_name: str, cost: DiffCost | None = None) -> str:
+    """The diff for a terminal: one block per changed resource (with the monthly cost it moves),
+    then outputs, then the summary and, with ``cost``, the stack's cost before and after."""
     if diff.empty:
         return f"Stack {diff.stack}: no changes against {base_name}.\n"
     lines = [f"Changes to stack {diff.stack} against {base_name}:"]
@@ -63,10 +69,16 @@ def render_diff_text(diff: PlanDiff, base_name: str) -> str:
             f"{SYMBOL[change.action]} {change.label:<7} {resource.type}  {resource.name}{why}"
         )
         lines.extend(f"      {line}" for line in change.detail_lines())
+        moved = None if cost is None else cost.of_change(resource.type)
+        if moved is not None:
+            lines.append(f"      monthly cost: {moved[0]} → {moved[1]}")
     if diff.outputs:
         lines.append("outputs:")
         lines.extend(f"  {c.render()}" for c in diff.outputs)
     lines.append(f"{diff.summary()} ({diff.unchanged} unchanged)")
+    if cost is not None:
+        lines.append(f"{cost.summary()} ({cost.after.traffic.describe()} assumed)")
+        lines.extend(f"  {part}: {old} → {new}" for part, old, new in cost.rows() if old != new)
     return "\n".join(lines) + "\n"
 
 
@@ -97,9 +109,38 @@ def _replaces(name: str, fields: Sequence[str]) -> bool:
     return any(f == name or f.startswith((f"{name}.", f"{name}[")) for f in fields)
 
 
-def render_diff_markdown(diff: PlanDiff, title: str) -> str:
-    """The diff for a pull request: summary line, a table of resources, details per resource."""
+def _cost_markdown(diff: PlanDiff, cost: DiffCost) -> list[str]:
+    """The stack's monthly cost before and after, part by part, then per changed resource."""
+    lines = [
+        f"**{_cell(cost.summary())}** ({_cell(cost.after.traffic.describe())} assumed)",
+        "",
+        "| Monthly cost | Before | After |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {_cell(part)} | {_cell(old)} | {_cell(new)} |" for part, old, new in cost.rows()]
+    moved = [(c, cost.of_change(c.resource.type)) for c in diff.resources]
+    shown = [(c, m) for c, m in moved if m is not None]
+    if shown:
+        lines += ["", "| Changed resource | Monthly cost before | After |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(c.resource.name)} ({_cell(_short_type(c.resource.type))}, {c.label}) "
+            f"| {_cell(m[0])} | {_cell(m[1])} |"
+            for c, m in shown
+        ]
+        lines += [
+            "",
+            "Each row is the cost of the parts the resource drives: instances show under both the "
+            "configuration and the autoscaling target.",
+        ]
+    return [*lines, ""]
+
+
+def render_diff_markdown(diff: PlanDiff, title: str, cost: DiffCost | None = None) -> str:
+    """The diff for a pull request: summary line, the monthly cost before and after (with
+    ``cost``), a table of resources, details per resource."""
     lines = [f"#### {_cell(title)}", "", f"**{diff.summary()}** ({diff.unchanged} unchanged)", ""]
+    if cost is not None:
+        lines += _cost_markdown(diff, cost)
     if diff.empty:
         lines.append("No changes.")
         return "\n".join(lines) + "\n"
@@ -125,10 +166,12 @@ def render_diff_markdown(diff: PlanDiff, title: str) -> str:
     return "\n".join(lines)
 
 
-def render_plan_markdown(plan: Plan) -> str:
-    """The plan alone, as a new stack would be created: every resource is added."""
+def render_plan_markdown(plan: Plan, context: CostContext | None = None) -> str:
+    """The plan alone, as a new stack would be created: every resource is added, and the
+    monthly cost goes from nothing to the stack's."""
     empty = Plan(stack=plan.stack, resources=())
     diff = diff_plans(empty, plan)
+    cost = DiffCost.of(empty, plan, CostContext.default() if context is None else context)
     return render_diff_markdown(
-        diff, f"skdeploy plan: stack {plan.stack} (no base plan: every resource is new)"
+        diff, f"skdeploy plan: stack {plan.stack} (no base plan: every resource is new)", cost
     )
