@@ -338,3 +338,16 @@ def test_skdeploy_smoke_of_a_deployed_stack_tags_the_artifact_it_served(
         UNTESTED,
     )  # fmt: skip
     assert rollback.execute(args, s3=s3) == 0
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_no_lifecycle_rule_can_delete_an_artifact_history_lists(stack: str) -> None:
+    """The bucket declares no lifecycle rule and the deploy role can neither set one nor delete
+    an artifact: every artifact history lists stays available to a rollback. (A retention
+    window setting is for the day a lifecycle rule is added; this fails that day.)"""
+    plan = build_plan(REPO, stack)
+    assert not [r for r in plan.resources if "lifecycle" in r.type.lower()]
+    deploy = [load_deploy_policy()]
+    assert not allows(deploy, "s3:PutLifecycleConfiguration", f"arn:aws:s3:::{BUCKET}")
+    for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+        assert not allows(deploy, action, f"arn:aws:s3:::{BUCKET}/{artifact_key(PASSED)}")
