@@ -5,6 +5,8 @@ EndpointConfiguration are auto-named, so a change replaces them create-before-de
 name collision; only the Endpoint keeps the stable ``endpointName`` and is updated in place. A new
 artifact has a new content-addressed key, which changes the Model's ``modelDataUrl``, which
 replaces the Model, whose new name replaces the configuration, which updates the Endpoint.
+A rollback (a pinned ``artifactSha256``) takes the same path, and the Model says so in its
+``skdeploy:rollback`` tag.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from skdeploy.core.constants import LOG_GROUP_PREFIX, container_environment
+from skdeploy.core.rollback import ROLLBACK_TAG, rollback_label
 from skdeploy.core.settings import EndpointSettings, VariantSettings
 from skdeploy.core.trusted import TRUSTED_TAG
 from skdeploy.infra.guardrails import deployment_config
@@ -97,6 +100,7 @@ class Serving(pulumi.ComponentResource):
         self, variant: VariantSettings, inputs: ServingInputs, tags: Mapping[str, str]
     ) -> aws.sagemaker.Model:
         settings = self._settings
+        uploaded = inputs.store.objects.get(variant.name)
         return aws.sagemaker.Model(
             self._naming.of(variant, "model"),
             execution_role_arn=inputs.role.role.arn,
@@ -112,13 +116,10 @@ class Serving(pulumi.ComponentResource):
                 subnets=list(settings.vpc.subnet_ids),
                 security_group_ids=list(settings.vpc.security_group_ids),
             ),
-            # Trust granted to the user's own classes shows in every plan of the Model.
-            tags={**tags, TRUSTED_TAG: " ".join(settings.trusted_modules)}
-            if settings.trusted_modules
-            else dict(tags),
+            tags=model_tags(settings, tags),
             opts=self._moved(
                 pulumi.ResourceOptions(
-                    depends_on=[inputs.role.policy, inputs.store.objects[variant.name]]
+                    depends_on=[inputs.role.policy, *([uploaded] if uploaded is not None else [])]
                 )
             ),
         )
@@ -178,6 +179,17 @@ class Serving(pulumi.ComponentResource):
                 )
             ),
         )
+
+
+def model_tags(settings: EndpointSettings, tags: Mapping[str, str]) -> dict[str, str]:
+    """The stack's tags, plus what every plan of the Model must show: the trust granted to the
+    user's own classes, and a rollback to a pinned artifact."""
+    model = dict(tags)
+    if settings.trusted_modules:
+        model[TRUSTED_TAG] = " ".join(settings.trusted_modules)
+    if settings.artifact_sha256 is not None:
+        model[ROLLBACK_TAG] = rollback_label(settings.artifact_sha256)
+    return model
 
 
 def production_variant(

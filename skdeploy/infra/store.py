@@ -3,12 +3,17 @@
 Each artifact sits under its content address (``models/<sha256>/model.tar.gz``), so a new model
 is a new object (and a new ``modelDataUrl``, which replaces the Model); old objects are kept
 when newer ones replace them, for a rollback still reads its own.
+
+A stack pinned to an earlier artifact (``artifactSha256``, written by ``skdeploy rollback``)
+builds nothing and uploads nothing: its artifact is the object already under that sha's key, and
+the store declares no object for it (the one it held leaves the state, and stays in S3).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -25,8 +30,11 @@ ARTIFACT_STORE_TYPE = "skdeploy:index:ArtifactStore"
 def build_artifacts(settings: EndpointSettings) -> dict[str, Artifact]:
     """Variant name → its artifact, built (or reused from the cache) before anything is declared.
 
-    The single default variant is the stack's own artifact (:func:`build_for_settings`).
+    The single default variant is the stack's own artifact (:func:`build_for_settings`), or,
+    under a pin, the artifact already in the bucket (:func:`pinned_artifact`).
     """
+    if settings.artifact_sha256 is not None:
+        return {DEFAULT_VARIANT: pinned_artifact(settings.artifact_sha256)}
     variants = (*settings.production_variants, *([settings.shadow] if settings.shadow else []))
     single = not settings.variants
     built: dict[str, Artifact] = {}
@@ -44,11 +52,16 @@ def build_artifacts(settings: EndpointSettings) -> dict[str, Artifact]:
     return built
 
 
+def pinned_artifact(sha256: str) -> Artifact:
+    """An artifact already uploaded: its ``path`` is its S3 key, never read (nothing is built)."""
+    return Artifact(path=Path(artifact_key(sha256)), sha256=sha256, bytes=0, members=())
+
+
 class ArtifactStore(pulumi.ComponentResource):
     """The bucket and one object per distinct artifact (variants with equal inputs share one)."""
 
     bucket: aws.s3.Bucket
-    #: Variant name → the S3 object of its artifact.
+    #: Variant name → the S3 object of its artifact (none for a pinned artifact: it exists).
     objects: dict[str, aws.s3.BucketObjectv2]
 
     def __init__(
@@ -79,9 +92,10 @@ class ArtifactStore(pulumi.ComponentResource):
         guards = self._bucket_guards(naming, settings.kms_key_arn)
         self.keys = {v.name: artifact_key(artifacts[v.name].sha256) for v in variants}
         by_key: dict[str, aws.s3.BucketObjectv2] = {}
+        pinned = {artifact_key(settings.artifact_sha256)} if settings.artifact_sha256 else set()
         for variant in variants:
             key = self.keys[variant.name]
-            if key not in by_key:
+            if key not in by_key and key not in pinned:
                 by_key[key] = aws.s3.BucketObjectv2(
                     naming.of(variant, "artifact"),
                     bucket=self.bucket.id,
@@ -93,7 +107,9 @@ class ArtifactStore(pulumi.ComponentResource):
                         pulumi.ResourceOptions(retain_on_delete=True, depends_on=guards)
                     ),
                 )
-        self.objects = {v.name: by_key[self.keys[v.name]] for v in variants}
+        self.objects = {
+            v.name: by_key[self.keys[v.name]] for v in variants if self.keys[v.name] in by_key
+        }
         # The whole content-addressed prefix: during an update or a rollback the running
         # configuration still downloads its own (older) artifact.
         self.prefix_arn = pulumi.Output.concat(self.bucket.arn, "/", ARTIFACT_PREFIX, "*")

@@ -6,7 +6,7 @@ function ``(argparse.Namespace) -> int`` returning the exit code.
 
 from __future__ import annotations
 
-from skdeploy.tooling import build, demo, local, plan, smoke
+from skdeploy.tooling import build, demo, history, local, plan, rollback, smoke
 from skdeploy.tooling.common import Registrar
 
 REGISTRARS: list[Registrar] = [
@@ -15,4 +15,6 @@ REGISTRARS: list[Registrar] = [
     smoke.register,
     demo.register,
     plan.register,
+    rollback.register,
+    history.register,
 ]

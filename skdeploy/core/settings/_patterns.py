@@ -18,3 +18,4 @@ SNS_TOPIC_PATTERN: Final = re.compile(
 )
 BUCKET_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PREFIX_PATTERN: Final = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
+SHA256_PATTERN: Final = re.compile(r"^[0-9a-f]{64}$")

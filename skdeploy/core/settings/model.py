@@ -184,6 +184,8 @@ class EndpointSettings:
     #: The variant a single-model view of the stack serves (set by :meth:`only_variant`): a
     #: local server answers as this variant.
     serving_variant: str = DEFAULT_VARIANT
+    #: The artifact already in the bucket the stack serves instead of a build (a rollback).
+    artifact_sha256: str | None = None
 
     @property
     def endpoint_kind(self) -> str:

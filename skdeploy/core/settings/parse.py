@@ -31,6 +31,7 @@ from skdeploy.core.settings.paths import (
 from skdeploy.core.settings.production import ProductionKeys, parse_production
 from skdeploy.core.settings.schema import (
     ALLOW_VERSION_SKEW,
+    ARTIFACT_SHA256,
     CSV_HEADER,
     ENDPOINT_NAME,
     FRAMEWORK_VERSION,
@@ -63,6 +64,7 @@ class _ModelKeys:
     image_uri: str | None
     allow_version_skew: bool | None
     model_files: tuple[str, ...]
+    artifact_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,12 @@ def _serving_and_production(
         overrides=parse_overrides(problems, values.get("productionOverrides")),
     )
     check_safeguards(problems, values, stack=stack, tags=tags, overrides=serving.overrides)
+    if model.artifact_sha256 is not None and (variants or shadow is not None):
+        problems.add(
+            ARTIFACT_SHA256.key,
+            model.artifact_sha256,
+            "pins the single model of a stack; not with variants or shadow",
+        )
     return serving, production
 
 
@@ -180,6 +188,7 @@ def _model_keys(
         image_uri=values.read(problems, IMAGE_URI),
         allow_version_skew=values.read(problems, ALLOW_VERSION_SKEW),
         model_files=model_files(problems, values.get("modelFiles"), model_dir),
+        artifact_sha256=values.read(problems, ARTIFACT_SHA256),
     )
 
 
@@ -292,6 +301,7 @@ def _settings(
         endpoint_name=model.endpoint_name,
         network_isolation=serving.network_isolation,
         image_uri=model.image_uri,
+        artifact_sha256=model.artifact_sha256,
         model_files=model.model_files,
         tags=serving.tags,
         allow_version_skew=bool(model.allow_version_skew),

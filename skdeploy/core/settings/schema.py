@@ -23,6 +23,7 @@ from skdeploy.core.settings._patterns import (
     ENDPOINT_NAME_PATTERN,
     IMAGE_URI_PATTERN,
     KMS_KEY_PATTERN,
+    SHA256_PATTERN,
 )
 from skdeploy.core.settings._rules import Rule, Setting, flag, matching, spoken, whole
 from skdeploy.core.settings.members import (
@@ -115,6 +116,15 @@ IMAGE_URI: Final = Setting(
         "must be an ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
     ),
     shown="resolved per region",
+)
+ARTIFACT_SHA256: Final = Setting(
+    "artifactSha256",
+    "string",
+    "the sha256 of an artifact already in the stack's bucket: the stack serves it instead of "
+    "building and uploading one (a rollback; written by `skdeploy rollback`, single-model "
+    "stacks only); the Model is tagged `skdeploy:rollback`",
+    matching(SHA256_PATTERN, "must be a sha256: 64 lower-case hexadecimal digits"),
+    shown="none: build from the project",
 )
 MODEL_FILES: Final[Setting[Any]] = Setting(
     "modelFiles",
@@ -284,6 +294,7 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
     ENDPOINT_NAME,
     NETWORK_ISOLATION,
     IMAGE_URI,
+    ARTIFACT_SHA256,
     MODEL_FILES,
     ALLOW_VERSION_SKEW,
     SERVERLESS_KEY,

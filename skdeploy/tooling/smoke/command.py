@@ -12,9 +12,16 @@ from pathlib import Path
 from skdeploy.core.constants import SAMPLES_FILE
 from skdeploy.core.samples import CannotRun
 from skdeploy.core.settings import EndpointSettings
-from skdeploy.tooling.common import EXIT_CANNOT_RUN, add_stack_arguments, stack_settings
+from skdeploy.tooling.common import (
+    EXIT_CANNOT_RUN,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_stack_arguments,
+    stack_settings,
+)
 from skdeploy.tooling.smoke.checks import POLL_SECONDS
 from skdeploy.tooling.smoke.clients import Clients
+from skdeploy.tooling.smoke.record import record_smoke
 from skdeploy.tooling.smoke.report import render_reports
 from skdeploy.tooling.smoke.run import (
     DEFAULT_LATENCY_CALLS,
@@ -76,7 +83,10 @@ def smoke_and_report(
     except CannotRun as exc:
         return _cannot_run(exc)
     print(render_reports(results, as_json=as_json))
-    return max(r.exit_code for r in results)
+    exit_code = max(r.exit_code for r in results)
+    if exit_code in (EXIT_OK, EXIT_FAILED):
+        record_smoke(target, passed=exit_code == EXIT_OK)
+    return exit_code
 
 
 def _cannot_run(exc: CannotRun) -> int:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from skdeploy.core.constants import (
     OUTPUT_ENDPOINT_CONFIG_NAME,
     OUTPUT_ENDPOINT_NAME,
+    OUTPUT_MODEL_DATA_URL,
     OUTPUT_REGION,
     SAMPLES_FILE,
 )
@@ -36,6 +37,9 @@ class Target:
     source: str
     endpoint_url: str | None = None
     expected_config_name: str | None = None
+    #: ``s3://bucket/key`` of the artifact the stack outputs say it serves: the smoke result
+    #: is recorded on that object (none for a name or a local URL).
+    model_data_url: str | None = None
 
     @property
     def local(self) -> bool:
@@ -125,12 +129,14 @@ def resolve_target(args: argparse.Namespace, settings: Callable[[], EndpointSett
             )
         outputs, source = found, f"pulumi stack output -s {args.stack}"
     config_name = outputs.get(OUTPUT_ENDPOINT_CONFIG_NAME)
+    model_data_url = outputs.get(OUTPUT_MODEL_DATA_URL)
     region = args.region or outputs.get(OUTPUT_REGION) or settings().region
     return Target(
         outputs[OUTPUT_ENDPOINT_NAME],
         str(region),
         source,
         expected_config_name=config_name if isinstance(config_name, str) else None,
+        model_data_url=model_data_url if isinstance(model_data_url, str) else None,
     )
 
 
