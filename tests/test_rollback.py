@@ -25,6 +25,7 @@ from skdeploy.core.constants import (
     OUTPUT_REGION,
     artifact_key,
 )
+from skdeploy.core.preflight import PreflightError
 from skdeploy.core.rollback import (
     DEPLOYED_BY_TAG,
     PIN_KEY,
@@ -123,6 +124,18 @@ MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+
+
+def test_a_pin_is_not_blocked_by_the_projects_current_model(tmp_path: Path) -> None:
+    """A model file the checks refuse blocks the plan, but not a rollback to a tested artifact."""
+    project = copy_project(tmp_path / "project")
+    (project / "model" / "model.joblib").write_bytes(b"not a pickle\n" * 10)
+    config = read_stack_config(project, "prod")
+    with pytest.raises(PreflightError, match=r"model\.joblib"):
+        build_plan(project, "prod", config)
+    head = build_plan(project, "prod", {**config, PIN_KEY: PASSED})
+    (model,) = [r for r in head.resources if r.type == MODEL]
+    assert model.inputs["primaryContainer"]["modelDataUrl"].endswith(artifact_key(PASSED))
 
 
 def test_an_unpinned_stack_is_not_labelled_a_rollback() -> None:

@@ -25,7 +25,16 @@ def export_outputs(endpoint: SklearnEndpoint) -> None:
 def run(project_dir: Path) -> SklearnEndpoint:
     """Read the stack's settings, refuse what would fail on SageMaker, build, declare, export."""
     settings = from_pulumi_config(project_dir)
-    assert_deployable(settings)
+    if settings.artifact_sha256 is None:
+        assert_deployable(settings)
+    else:
+        # The pinned artifact passed these checks when it was built, and its smoke test when
+        # it was served (skdeploy rollback checks the record): the model and handler files in
+        # the project now are not what ships, so they neither block nor pass a rollback.
+        pulumi.log.info(
+            f"pinned to artifact {settings.artifact_sha256}: the project's current model and "
+            "handler files are not checked, built or uploaded"
+        )
     artifacts = build_artifacts(settings)
     endpoint = SklearnEndpoint(settings.endpoint_name, settings, artifacts=artifacts)
     export_outputs(endpoint)
