@@ -23,6 +23,15 @@ logger = logging.getLogger("skdeploy.serve")
 CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
 #: InvokeEndpoint's route in SageMaker Runtime (botocore: /endpoints/{EndpointName}/invocations).
 RUNTIME_ROUTE = re.compile(r"^/endpoints/([^/]+)/invocations$")
+#: InvokeEndpointWithResponseStream's route (botocore:
+#: /endpoints/{EndpointName}/invocations-response-stream).
+STREAM_ROUTE = re.compile(r"^/endpoints/([^/]+)/invocations-response-stream$")
+#: Why the stream route is refused: the scikit-learn container answers in one piece.
+NO_STREAMING = (
+    "Endpoint {name} of account {account} does not support response streaming: the SageMaker "
+    "scikit-learn container returns each response whole and cannot stream it. "
+    "Call InvokeEndpoint instead."
+)
 
 #: Request headers SageMaker Runtime forwards to the container; it strips every other header.
 FORWARDED_HEADERS = (
@@ -58,13 +67,7 @@ def invoke_endpoint(environ, start_response, endpoint_name):
     config = endpoint_config()
     request_id = str(uuid.uuid4())
     if endpoint_name != config["endpoint_name"]:
-        return _service_error(
-            start_response,
-            request_id,
-            "400 Bad Request",
-            "ValidationError",
-            {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
-        )
+        return _unknown_endpoint(start_response, request_id, config, endpoint_name)
     target = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
     if target is not None and target != config["variant"]:
         return _service_error(
@@ -96,6 +99,33 @@ def invoke_endpoint(environ, start_response, endpoint_name):
     response_headers.append(("Content-Length", str(len(payload))))
     start_response("200 OK", response_headers)
     return [payload]
+
+
+def refuse_stream(start_response, endpoint_name):
+    """InvokeEndpointWithResponseStream: a ValidationError saying why, not nginx's bare 404.
+
+    The container never streams, so the request is not forwarded and its body is not read
+    (gunicorn discards it before the next request on the connection).
+    """
+    config = endpoint_config()
+    request_id = str(uuid.uuid4())
+    if endpoint_name != config["endpoint_name"]:
+        return _unknown_endpoint(start_response, request_id, config, endpoint_name)
+    message = NO_STREAMING.format(name=endpoint_name, account=config["account"])
+    return _service_error(
+        start_response, request_id, "400 Bad Request", "ValidationError", {"message": message}
+    )
+
+
+def _unknown_endpoint(start_response, request_id, config, endpoint_name):
+    """The service's answer to a name this account has no endpoint for."""
+    return _service_error(
+        start_response,
+        request_id,
+        "400 Bad Request",
+        "ValidationError",
+        {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
+    )
 
 
 def read_body(environ, limit):
