@@ -135,7 +135,13 @@ class SklearnEndpoint(pulumi.ComponentResource):
         serving = Serving(naming, settings, inputs, tags, old_parent=self)
         if settings.autoscaling is not None:
             Autoscaling(
-                naming, settings.autoscaling, served, serving.endpoint, tags, old_parent=self
+                naming,
+                settings.autoscaling,
+                served,
+                serving.endpoint,
+                tags,
+                old_parent=self,
+                backlog=settings.async_inference,
             )
         self.api_url = None
         if settings.api is not None:
