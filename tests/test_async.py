@@ -8,6 +8,8 @@ turned into the API requests the provider would send and validated by botocore's
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from skdeploy.core.settings import (
 )
 from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
+from tests.conftest import TEST_ENDPOINT_NAME, LocalEndpoint, make_project, running_serve
 from tests.support import REPO, copy_project
 
 OUTPUT = "s3://results-bucket/async/out"
@@ -232,3 +235,122 @@ def test_without_scale_to_zero_the_minimum_stays_and_no_step_policy_is_declared(
     (target,) = run.by_type(TARGET_TYPE)
     assert target.inputs["minCapacity"] == 2
     assert [p.inputs["policyType"] for p in run.by_type(POLICY_TYPE)] == ["TargetTrackingScaling"]
+
+
+# --- Locally: InvokeEndpointAsync through boto3 against skdeploy serve --s3-dir ----------------
+
+SAMPLES = json.loads((REPO / "model" / "samples.json").read_text())
+LOCAL_ASYNC = {"outputPath": "s3://results/async/out", "failurePath": "s3://results/async/failed"}
+
+
+@pytest.fixture(scope="module")
+def async_endpoint(
+    runtime_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LocalEndpoint, Path]]:
+    """An async stack served with ``--s3-dir``: the endpoint and the folder standing for S3."""
+    if sys.platform == "win32":
+        pytest.skip("skdeploy serve needs Linux or macOS (gunicorn)")
+    work = tmp_path_factory.mktemp("async-endpoint")
+    project = make_project(work / "project", config={"skdeploy:async": LOCAL_ASYNC})
+    s3_dir = work / "s3"
+    (s3_dir / "inputs" / "requests").mkdir(parents=True)
+    with running_serve(project, work / "logs", "--s3-dir", str(s3_dir)) as endpoint:
+        yield endpoint, s3_dir
+
+
+def _put(s3_dir: Path, key: str, body: bytes) -> str:
+    """Write ``body`` as ``s3://inputs/<key>`` in the local S3 folder; its URI."""
+    path = s3_dir / "inputs" / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return f"s3://inputs/{key}"
+
+
+def _object(s3_dir: Path, uri: str) -> bytes:
+    """The local object behind an ``s3://`` URI."""
+    return (s3_dir / uri.removeprefix("s3://")).read_bytes()
+
+
+def test_a_local_async_round_trip_writes_the_predictions_at_the_output_location(
+    async_endpoint: tuple[LocalEndpoint, Path],
+) -> None:
+    """invoke_endpoint_async answers 202 with InferenceId and OutputLocation; the output holds
+    the recorded predictions."""
+    endpoint, s3_dir = async_endpoint
+    uri = _put(
+        s3_dir, "requests/all.json", json.dumps({"instances": SAMPLES["instances"]}).encode()
+    )
+    answer = endpoint.client().invoke_endpoint_async(
+        EndpointName=TEST_ENDPOINT_NAME,
+        InputLocation=uri,
+        ContentType="application/json",
+        Accept="application/json",
+    )
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
+    inference_id = answer["InferenceId"]
+    assert answer["OutputLocation"] == f"s3://results/async/out/{inference_id}.out"
+    assert answer["FailureLocation"] == f"s3://results/async/failed/{inference_id}-error.out"
+    predictions = json.loads(_object(s3_dir, answer["OutputLocation"]))["predictions"]
+    assert predictions == pytest.approx(SAMPLES["predictions"], abs=SAMPLES["tolerance"])
+
+
+def test_a_given_inference_id_names_the_output(
+    async_endpoint: tuple[LocalEndpoint, Path],
+) -> None:
+    """The caller's InferenceId is answered back and names the output object."""
+    endpoint, s3_dir = async_endpoint
+    uri = _put(s3_dir, "requests/one.csv", b"1.0\n")
+    answer = endpoint.client().invoke_endpoint_async(
+        EndpointName=TEST_ENDPOINT_NAME,
+        InputLocation=uri,
+        ContentType="text/csv",
+        InferenceId="abc",
+    )
+    assert answer["InferenceId"] == "abc"
+    assert answer["OutputLocation"] == "s3://results/async/out/abc.out"
+    assert _object(s3_dir, answer["OutputLocation"])
+
+
+def test_a_request_the_model_refuses_is_written_to_the_failure_location(
+    async_endpoint: tuple[LocalEndpoint, Path],
+) -> None:
+    """A container error is not an error of the call: its answer goes to FailureLocation."""
+    endpoint, s3_dir = async_endpoint
+    uri = _put(s3_dir, "requests/bad.csv", b"months,salary")
+    answer = endpoint.client().invoke_endpoint_async(
+        EndpointName=TEST_ENDPOINT_NAME, InputLocation=uri, ContentType="text/csv"
+    )
+    assert "error" in json.loads(_object(s3_dir, answer["FailureLocation"]))
+    assert not (s3_dir / answer["OutputLocation"].removeprefix("s3://")).exists()
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("s3://inputs/requests/missing.json", "not found"),
+        ("s3://inputs/../../outside.json", "does not name an object"),
+        ("https://example.com/x.json", "is not an s3:// URI"),
+    ],
+    ids=["missing", "escapes", "not-s3"],
+)
+def test_an_input_location_that_cannot_be_read_is_a_validation_error(
+    async_endpoint: tuple[LocalEndpoint, Path], location: str, message: str
+) -> None:
+    """A missing object, a path out of the folder or another scheme is refused, saying which."""
+    endpoint, _ = async_endpoint
+    client = endpoint.client()
+    with pytest.raises(client.exceptions.ValidationError) as raised:
+        client.invoke_endpoint_async(EndpointName=TEST_ENDPOINT_NAME, InputLocation=location)
+    assert message in raised.value.response["Error"]["Message"]
+
+
+def test_an_endpoint_without_async_refuses_invoke_endpoint_async(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    """A stack without ``async`` answers ValidationError naming the missing setting."""
+    client = local_endpoint.client()
+    with pytest.raises(client.exceptions.ValidationError) as raised:
+        client.invoke_endpoint_async(
+            EndpointName=TEST_ENDPOINT_NAME, InputLocation="s3://inputs/x.json"
+        )
+    assert "not configured for asynchronous inference" in raised.value.response["Error"]["Message"]
