@@ -23,6 +23,7 @@ from skdeploy.core.settings import (
     parse_settings,
     read_stack_config,
 )
+from skdeploy.tooling import cli, smoke
 from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
 from tests.conftest import TEST_ENDPOINT_NAME, LocalEndpoint, make_project, running_serve
@@ -354,3 +355,66 @@ def test_an_endpoint_without_async_refuses_invoke_endpoint_async(
             EndpointName=TEST_ENDPOINT_NAME, InputLocation="s3://inputs/x.json"
         )
     assert "not configured for asynchronous inference" in raised.value.response["Error"]["Message"]
+
+
+# --- skdeploy smoke --async-s3-dir ----------------------------------------------------------------
+
+
+def _smoke_async(
+    endpoint: LocalEndpoint, s3_dir: Path, samples: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, str]]:
+    """Run the smoke test with the async check; its exit code and each check's verdict."""
+    target = smoke.Target(
+        endpoint.endpoint_name, endpoint.region, "test", endpoint_url=endpoint.url
+    )
+    code = smoke.smoke_and_report(
+        target, [(None, samples)], calls=0, as_json=True, async_s3_dir=s3_dir
+    )
+    report = json.loads(capsys.readouterr().out)
+    return code, {c["name"]: c["status"] for c in report["checks"]}
+
+
+def test_the_smoke_test_checks_the_predictions_through_invoke_endpoint_async(
+    async_endpoint: tuple[LocalEndpoint, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --async-s3-dir the smoke test adds an ``async`` check, which passes here."""
+    endpoint, s3_dir = async_endpoint
+    code, checks = _smoke_async(endpoint, s3_dir, REPO / "model" / "samples.json", capsys)
+    assert checks["async"] == "PASS"
+    assert code == 0
+
+
+def test_the_async_smoke_check_fails_on_wrong_predictions(
+    async_endpoint: tuple[LocalEndpoint, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """Samples whose expected predictions are off fail the ``async`` check too."""
+    endpoint, s3_dir = async_endpoint
+    shifted = dict(SAMPLES, predictions=[p + 1000 for p in SAMPLES["predictions"]])
+    samples = tmp_path / "samples.json"
+    samples.write_text(json.dumps(shifted))
+    code, checks = _smoke_async(endpoint, s3_dir, samples, capsys)
+    assert checks["async"] == "FAIL"
+    assert code == 1
+
+
+def test_async_smoke_needs_a_local_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--async-s3-dir against AWS (no --endpoint-url) cannot run: exit 2, saying why."""
+    code = cli.main(
+        [
+            "smoke",
+            "--endpoint-name",
+            "x",
+            "--region",
+            "eu-west-1",
+            "--async-s3-dir",
+            str(tmp_path),
+            "--samples",
+            str(REPO / "model" / "samples.json"),
+        ]
+    )
+    assert code == 2
+    assert "--async-s3-dir" in capsys.readouterr().err
