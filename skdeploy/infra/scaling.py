@@ -32,7 +32,7 @@ import pulumi
 import pulumi.dynamic
 import pulumi_aws as aws
 
-from skdeploy.core.settings import AsyncInferenceSettings, AutoscalingSettings, VariantSettings
+from skdeploy.core.settings import AutoscalingSettings, EndpointSettings, VariantSettings
 from skdeploy.infra.naming import Naming, moved_from
 
 AUTOSCALING_TYPE = "skdeploy:index:Autoscaling"
@@ -132,7 +132,7 @@ class ScalingTargetGuard(pulumi.dynamic.Resource):
 
 
 class Autoscaling(pulumi.ComponentResource):
-    """Target tracking on each variant's invocations per instance, once the endpoint exists.
+    """Target tracking on each variant's invocations (or queue) per instance, after the endpoint.
 
     The guards that must come *before* the Endpoint belong to it (:mod:`skdeploy.infra.serving`);
     this component comes after it.
@@ -141,14 +141,17 @@ class Autoscaling(pulumi.ComponentResource):
     def __init__(
         self,
         naming: Naming,
-        scaling: AutoscalingSettings,
+        settings: EndpointSettings,
         variants: tuple[VariantSettings, ...],
         endpoint: aws.sagemaker.Endpoint,
         tags: Mapping[str, str],
         *,
         old_parent: pulumi.Resource,
-        backlog: AsyncInferenceSettings | None = None,
     ) -> None:
+        """Scaling of ``settings.autoscaling`` (which must be set), on the queue when ``async``."""
+        scaling = settings.autoscaling
+        assert scaling is not None
+        backlog = settings.async_inference
         super().__init__(
             AUTOSCALING_TYPE, naming("autoscaling"), None, pulumi.ResourceOptions(parent=old_parent)
         )
