@@ -28,6 +28,7 @@ from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
 from tests.conftest import TEST_ENDPOINT_NAME, LocalEndpoint, make_project, running_serve
 from tests.support import REPO, copy_project
+from tests.test_policy import as_resources, violations_of
 
 OUTPUT = "s3://results-bucket/async/out"
 FAILURE = "s3://results-bucket/async/failed"
@@ -418,3 +419,11 @@ def test_async_smoke_needs_a_local_endpoint(
     )
     assert code == 2
     assert "--async-s3-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_an_async_stack_passes_every_policy_pack_rule(tmp_path: Path, stack: str) -> None:
+    """The async grants, alarm and scaling policies break none of the policy pack's rules."""
+    extra = {"scaleToZero": True} if stack == "prod" else {}
+    run = _run(tmp_path, stack, **extra)
+    assert violations_of(stack, as_resources(run)) == []
