@@ -82,6 +82,8 @@ def execution_role_policy(
     kms_key_arn: str | None = None,
     vpc: bool = False,
     rollback_alarm_names: list[str] | None = None,
+    async_result_arns: list[str] | None = None,
+    async_topic_arns: list[str] | None = None,
 ) -> PolicyDocument:
     """Inline policy of the execution role.
 
@@ -89,7 +91,9 @@ def execution_role_policy(
     there; ``kms_key_arn`` adds using exactly that key (decrypt the artifact, encrypt captures);
     ``vpc`` adds the network-interface actions SageMaker needs to run in the stack's subnets;
     ``rollback_alarm_names`` adds reading exactly those alarms, which SageMaker's deployment
-    guardrails do with the execution role to decide a rollback.
+    guardrails do with the execution role to decide a rollback. ``async_result_arns`` (from
+    :func:`s3_prefix_arn`) adds writing asynchronous inference's results and failures exactly
+    there, and ``async_topic_arns`` publishing to exactly those SNS topics.
     """
     log_group = log_group_arn(partition, region, account_id, endpoint_name)
     statements = _serving_statements(artifact_object_arns, image_repository_arns, log_group)
@@ -101,6 +105,10 @@ def execution_role_policy(
         statements.append(_read_alarms(partition, region, account_id, rollback_alarm_names))
     if vpc:
         statements.append(_manage_vpc_interfaces())
+    if async_result_arns:
+        statements.append(_statement("WriteAsyncResults", "s3:PutObject", async_result_arns))
+    if async_topic_arns:
+        statements.append(_statement("PublishAsyncNotices", "sns:Publish", async_topic_arns))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -150,6 +158,19 @@ def _serving_statements(
             "Condition": {"StringLike": {"cloudwatch:namespace": f"{METRICS_NAMESPACE_PREFIX}*"}},
         },
     ]
+
+
+def s3_prefix_arn(partition: str, bucket: str, prefix: str) -> str:
+    """The objects under ``prefix`` of ``bucket`` (the whole bucket for an empty prefix)."""
+    return (
+        f"arn:{partition}:s3:::{bucket}/{prefix}/*"
+        if prefix
+        else f"arn:{partition}:s3:::{bucket}/*"
+    )
+
+
+def _statement(sid: str, action: str, resources: list[str]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": [action], "Resource": sorted(set(resources))}
 
 
 def _write_capture(capture_prefix_arns: list[str]) -> dict[str, Any]:

@@ -134,9 +134,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         inputs = ServingInputs(role, store, image_uri, capture_bucket, kind, tuple(rollback))
         serving = Serving(naming, settings, inputs, tags, old_parent=self)
         if settings.autoscaling is not None:
-            Autoscaling(
-                naming, settings.autoscaling, served, serving.endpoint, tags, old_parent=self
-            )
+            Autoscaling(naming, settings, served, serving.endpoint, tags, old_parent=self)
         self.api_url = None
         if settings.api is not None:
             boundary = account.permissions_boundary

@@ -100,6 +100,7 @@ def _policy_document(settings: EndpointSettings, values: list[Any]) -> str:
     """The role policy, once the partition, account, image and capture bucket are known."""
     partition, account, image, capture_bucket, *object_arns = values
     capture = settings.data_capture
+    asynchronous = settings.async_inference
     return json.dumps(
         iam.execution_role_policy(
             partition=partition,
@@ -116,5 +117,9 @@ def _policy_document(settings: EndpointSettings, values: list[Any]) -> str:
             rollback_alarm_names=alarm_names(settings.endpoint_name)
             if settings.deployment
             else None,
+            async_result_arns=None
+            if asynchronous is None
+            else [iam.s3_prefix_arn(partition, *where) for where in asynchronous.write_locations],
+            async_topic_arns=None if asynchronous is None else list(asynchronous.topic_arns),
         )
     )

@@ -21,6 +21,7 @@ from skdeploy.core.constants import LOG_GROUP_PREFIX, container_environment
 from skdeploy.core.rollback import ROLLBACK_TAG, rollback_label
 from skdeploy.core.settings import EndpointSettings, VariantSettings
 from skdeploy.core.trusted import TRUSTED_TAG
+from skdeploy.infra.asynchronous import async_config
 from skdeploy.infra.guardrails import deployment_config
 from skdeploy.infra.naming import Naming, moved_from
 from skdeploy.infra.role import ExecutionRole
@@ -142,6 +143,7 @@ class Serving(pulumi.ComponentResource):
             # KmsKeyId in CreateEndpointConfig too (it encrypts the copy of the image).
             kms_key_arn=settings.kms_key_arn,
             data_capture_config=capture_config(settings, inputs.capture_bucket),
+            async_inference_config=async_config(settings),
             tags={**tags, "skdeploy:endpoint-kind": inputs.kind},
             opts=self._moved(),
         )

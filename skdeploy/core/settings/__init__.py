@@ -32,6 +32,7 @@ from skdeploy.core.settings.members import (
 )
 from skdeploy.core.settings.model import (
     ApiSettings,
+    AsyncInferenceSettings,
     AutoscalingSettings,
     DataCaptureSettings,
     DeploymentSettings,
@@ -65,6 +66,7 @@ __all__ = [
     "SECRET",
     "SETTINGS",
     "ApiSettings",
+    "AsyncInferenceSettings",
     "AutoscalingSettings",
     "DataCaptureSettings",
     "DeploymentSettings",

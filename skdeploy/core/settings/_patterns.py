@@ -19,3 +19,7 @@ SNS_TOPIC_PATTERN: Final = re.compile(
 BUCKET_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 PREFIX_PATTERN: Final = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
 SHA256_PATTERN: Final = re.compile(r"^[0-9a-f]{64}$")
+#: ``s3://bucket`` or ``s3://bucket/prefix``: where asynchronous inference writes its results.
+S3_URI_PATTERN: Final = re.compile(
+    r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/(?P<prefix>[A-Za-z0-9!_.*'()/-]{0,512}))?$"
+)

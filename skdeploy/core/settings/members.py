@@ -23,6 +23,7 @@ from skdeploy.core.settings._patterns import (
     BUCKET_PATTERN,
     ENDPOINT_NAME_PATTERN,
     PREFIX_PATTERN,
+    S3_URI_PATTERN,
     SNS_TOPIC_PATTERN,
 )
 from skdeploy.core.settings._rules import Member, Rule, matching, spoken, whole
@@ -64,6 +65,34 @@ AUTOSCALING: Final = (
     ),
     Member("scaleInCooldown", whole(300, 0, 86400, "seconds, 0-86400"), "seconds"),
     Member("scaleOutCooldown", whole(60, 0, 86400, "seconds, 0-86400"), "seconds"),
+)
+ASYNC: Final = (
+    Member(
+        "outputPath",
+        matching(S3_URI_PATTERN, "an S3 URI, s3://bucket/prefix"),
+        "s3://bucket/prefix of the results",
+        shown="",
+    ),
+    Member(
+        "failurePath",
+        matching(S3_URI_PATTERN, "an S3 URI, s3://bucket/prefix"),
+        "s3://bucket/prefix of the failures",
+    ),
+    Member(
+        "successTopicArn", matching(SNS_TOPIC_PATTERN, "an SNS topic ARN"), "SNS topic on success"
+    ),
+    Member("errorTopicArn", matching(SNS_TOPIC_PATTERN, "an SNS topic ARN"), "SNS topic on error"),
+    Member("maxConcurrentInvocationsPerInstance", whole(None, 1, 1000), "1-1000"),
+    Member(
+        "targetBacklogPerInstance",
+        Rule(5.0, as_float, lambda v: v > 0, "queued requests per instance, > 0"),
+        "with autoscaling: queued requests per instance",
+    ),
+    Member(
+        "scaleToZero",
+        Rule(False, as_bool, lambda v: True, "true or false"),
+        "with autoscaling: no instances while nothing is queued",
+    ),
 )
 DEPLOYMENT: Final = (
     Member(

@@ -22,9 +22,11 @@ from skdeploy.core.constants import (
 )
 from skdeploy.core.frameworks import FRAMEWORKS, Framework
 from skdeploy.core.pickle.inspect import InspectionLimits
+from skdeploy.core.settings._patterns import S3_URI_PATTERN
 from skdeploy.core.settings._rules import member_problems, refuse_invalid
 from skdeploy.core.settings.members import (
     API,
+    ASYNC,
     AUTOSCALING,
     DATA_CAPTURE,
     DEPLOYMENT,
@@ -66,6 +68,43 @@ class AutoscalingSettings:
         if not problems and self.min > self.max:
             problems.append("min must not exceed max")
         refuse_invalid("autoscaling", problems)
+
+
+@dataclass(frozen=True)
+class AsyncInferenceSettings:
+    """Asynchronous inference: requests queued, results written to S3, optional SNS notices.
+
+    With ``autoscaling``, instances track the queue (``ApproximateBacklogSizePerInstance``)
+    instead of invocations, and ``scale_to_zero`` lets the variants scale in to no instance.
+    """
+
+    output_path: str
+    failure_path: str | None = None
+    success_topic_arn: str | None = None
+    error_topic_arn: str | None = None
+    max_concurrent_invocations_per_instance: int | None = None
+    target_backlog_per_instance: float = 5.0
+    scale_to_zero: bool = False
+
+    def __post_init__(self) -> None:
+        refuse_invalid("async", member_problems(self, ASYNC))
+
+    @property
+    def write_locations(self) -> tuple[tuple[str, str], ...]:
+        """(bucket, key prefix) of the output and failure paths: where SageMaker writes."""
+        paths = [self.output_path] + ([self.failure_path] if self.failure_path else [])
+        locations = []
+        for path in paths:
+            match = S3_URI_PATTERN.match(path)
+            assert match is not None  # checked when built
+            locations.append((match["bucket"], (match["prefix"] or "").strip("/")))
+        return tuple(dict.fromkeys(locations))
+
+    @property
+    def topic_arns(self) -> tuple[str, ...]:
+        """The SNS topics SageMaker publishes to, each once."""
+        topics = (self.success_topic_arn, self.error_topic_arn)
+        return tuple(dict.fromkeys(t for t in topics if t))
 
 
 @dataclass(frozen=True)
@@ -159,6 +198,8 @@ class EndpointSettings:
     allow_version_skew: bool = False
     serverless: ServerlessSettings | None = None
     autoscaling: AutoscalingSettings | None = None
+    #: SageMaker asynchronous inference (the ``async`` key; ``async`` is a Python keyword).
+    async_inference: AsyncInferenceSettings | None = None
     deployment: DeploymentSettings | None = None
     data_capture: DataCaptureSettings | None = None
     kms_key_arn: str | None = None

@@ -314,6 +314,7 @@ def _settings(
         csv_header=str(serving.csv_header),
         serverless=production.serverless,
         autoscaling=production.autoscaling,
+        async_inference=production.async_inference,
         deployment=production.deployment,
         data_capture=production.data_capture,
         kms_key_arn=production.kms_key_arn,

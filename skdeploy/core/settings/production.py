@@ -15,6 +15,7 @@ from skdeploy.core.settings._rules import parse_map
 from skdeploy.core.settings.errors import Problems
 from skdeploy.core.settings.members import (
     API,
+    ASYNC,
     AUTOSCALING,
     DATA_CAPTURE,
     DEPLOYMENT,
@@ -24,6 +25,7 @@ from skdeploy.core.settings.members import (
 )
 from skdeploy.core.settings.model import (
     ApiSettings,
+    AsyncInferenceSettings,
     AutoscalingSettings,
     DataCaptureSettings,
     DeploymentSettings,
@@ -44,6 +46,7 @@ from skdeploy.core.settings.values import StackValues
 #: explicit ``true`` conflicts, since its default follows the endpoint kind).
 _NOT_SERVERLESS = (
     "autoscaling",
+    "async",
     "variants",
     "shadow",
     "dataCapture",
@@ -60,6 +63,7 @@ class ProductionKeys:
 
     serverless: ServerlessSettings | None
     autoscaling: AutoscalingSettings | None
+    async_inference: AsyncInferenceSettings | None
     deployment: DeploymentSettings | None
     data_capture: DataCaptureSettings | None
     kms_key_arn: str | None
@@ -79,6 +83,7 @@ def parse_production(
     serverless = parse_map(problems, "serverless", values.get("serverless"), SERVERLESS)
     autoscaling = parse_map(problems, "autoscaling", values.get("autoscaling"), AUTOSCALING)
     deployment = parse_map(problems, "deployment", values.get("deployment"), DEPLOYMENT)
+    async_inference = _async(problems, values)
     capture = parse_map(problems, "dataCapture", values.get("dataCapture"), DATA_CAPTURE)
     vpc = _vpc(problems, values)
     kms_key_arn = values.read(problems, KMS_KEY_ARN)
@@ -93,6 +98,7 @@ def parse_production(
     return ProductionKeys(
         serverless=_serverless(serverless),
         autoscaling=_autoscaling(autoscaling),
+        async_inference=async_inference,
         deployment=_deployment(deployment),
         data_capture=_data_capture(capture),
         kms_key_arn=kms_key_arn,
@@ -130,6 +136,30 @@ def _autoscaling(parsed: dict[str, Any] | None) -> AutoscalingSettings | None:
         target_invocations_per_instance=parsed["targetInvocationsPerInstance"],
         scale_in_cooldown=parsed["scaleInCooldown"],
         scale_out_cooldown=parsed["scaleOutCooldown"],
+    )
+
+
+def _async(problems: Problems, values: StackValues) -> AsyncInferenceSettings | None:
+    """``async``: an output path is required; scale-to-zero needs autoscaling to scale."""
+    parsed = parse_map(problems, "async", values.get("async"), ASYNC)
+    if parsed is None:
+        return None
+    if parsed["outputPath"] is None:
+        problems.add("async.outputPath", "(missing)", "asynchronous inference writes results there")
+        return None
+    if parsed["scaleToZero"] and not values.has("autoscaling"):
+        problems.add(
+            "async.scaleToZero", True, "needs autoscaling: instances scale from zero through it"
+        )
+        return None
+    return AsyncInferenceSettings(
+        output_path=parsed["outputPath"],
+        failure_path=parsed["failurePath"],
+        success_topic_arn=parsed["successTopicArn"],
+        error_topic_arn=parsed["errorTopicArn"],
+        max_concurrent_invocations_per_instance=parsed["maxConcurrentInvocationsPerInstance"],
+        target_backlog_per_instance=parsed["targetBacklogPerInstance"],
+        scale_to_zero=parsed["scaleToZero"],
     )
 
 

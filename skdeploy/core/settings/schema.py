@@ -28,6 +28,7 @@ from skdeploy.core.settings._patterns import (
 from skdeploy.core.settings._rules import Rule, Setting, flag, matching, spoken, whole
 from skdeploy.core.settings.members import (
     API,
+    ASYNC,
     AUTOSCALING,
     DATA_CAPTURE,
     DEFAULT_INFERENCE_DIR,
@@ -147,6 +148,13 @@ SERVERLESS_KEY: Final[Setting[Any]] = Setting(
 )
 AUTOSCALING_KEY: Final[Setting[Any]] = Setting(
     "autoscaling", "map", "; instances only", shown="off", members=AUTOSCALING
+)
+ASYNC_KEY: Final[Setting[Any]] = Setting(
+    "async",
+    "map",
+    ": SageMaker asynchronous inference (`InvokeEndpointAsync`, results in S3); instances only",
+    shown="off",
+    members=ASYNC,
 )
 DEPLOYMENT_KEY: Final[Setting[Any]] = Setting(
     "deployment",
@@ -299,6 +307,7 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
     ALLOW_VERSION_SKEW,
     SERVERLESS_KEY,
     AUTOSCALING_KEY,
+    ASYNC_KEY,
     DEPLOYMENT_KEY,
     DATA_CAPTURE_KEY,
     KMS_KEY_ARN,

@@ -12,6 +12,10 @@ Three layers, outermost first, each copying one real component:
    ``sagemaker-runtime`` client calls): unknown endpoint names, oversize bodies and container
    errors are answered with the service's error shapes, so that botocore raises the same
    exceptions (``ValidationError``, ``ModelError`` with ``OriginalStatusCode``...) as against AWS.
+   ``/endpoints/<name>/invocations-response-stream`` (InvokeEndpointWithResponseStream) is a
+   ``ValidationError`` saying the scikit-learn container does not stream.
+   ``/endpoints/<name>/async-invocations`` (InvokeEndpointAsync) reads its input from and writes
+   its result to a local folder standing for S3 (``_skdeploy_serve_async.py``).
 2. **nginx** (``sagemaker_containers/etc/nginx.conf.template``): only paths matching
    ``^/(ping|invocations|execution-parameters)`` reach the model server; anything else is a 404
    with the body ``{}``. Two deliberate differences, because here these paths are reachable
@@ -28,7 +32,8 @@ Three layers, outermost first, each copying one real component:
    three (``UserError``); the library's ``transformer.Transformer`` and ``worker.Worker`` do
    the rest, including their quirks (every handler error becomes a 500).
 
-Layer 2 and the start-up are in this file; layer 1 is ``_skdeploy_serve_runtime.py`` and layer
+Layer 2 and the start-up are in this file; layer 1 is ``_skdeploy_serve_runtime.py`` (and
+``_skdeploy_serve_async.py``) and layer
 3 ``_skdeploy_serve_container.py``, beside it. They are imported by those names, which no user
 module is likely to have: this directory comes after the user's code directory on ``sys.path``
 (gunicorn's ``--pythonpath``), and a user module named like a sibling would replace it.
@@ -69,8 +74,17 @@ import time
 import traceback
 from urllib.parse import unquote
 
+from _skdeploy_serve_async import ASYNC_ROUTE, invoke_endpoint_async
 from _skdeploy_serve_container import container_app, framework, model_type, worker_app
-from _skdeploy_serve_runtime import RUNTIME_ROUTE, header, invoke_endpoint, payload_limit, read_body
+from _skdeploy_serve_runtime import (
+    RUNTIME_ROUTE,
+    STREAM_ROUTE,
+    header,
+    invoke_endpoint,
+    payload_limit,
+    read_body,
+    refuse_stream,
+)
 
 # The container's serving.py configures logging at import, before the library does.
 logging.basicConfig(format="%(asctime)s %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
@@ -94,6 +108,12 @@ def app(environ, start_response):
     route = RUNTIME_ROUTE.match(path)
     if route and environ.get("REQUEST_METHOD") == "POST":
         return invoke_endpoint(environ, start_response, unquote(route.group(1)))
+    stream = STREAM_ROUTE.match(path)
+    if stream and environ.get("REQUEST_METHOD") == "POST":
+        return refuse_stream(start_response, unquote(stream.group(1)))
+    queued = ASYNC_ROUTE.match(path)
+    if queued and environ.get("REQUEST_METHOD") == "POST":
+        return invoke_endpoint_async(environ, start_response, unquote(queued.group(1)))
     start_response(
         "404 Not Found", [("Content-Type", "application/octet-stream"), ("Content-Length", "2")]
     )

@@ -23,6 +23,15 @@ logger = logging.getLogger("skdeploy.serve")
 CONFIG_ENV = "SKDEPLOY_LOCAL_ENDPOINT"
 #: InvokeEndpoint's route in SageMaker Runtime (botocore: /endpoints/{EndpointName}/invocations).
 RUNTIME_ROUTE = re.compile(r"^/endpoints/([^/]+)/invocations$")
+#: InvokeEndpointWithResponseStream's route (botocore:
+#: /endpoints/{EndpointName}/invocations-response-stream).
+STREAM_ROUTE = re.compile(r"^/endpoints/([^/]+)/invocations-response-stream$")
+#: Why the stream route is refused: the scikit-learn container answers in one piece.
+NO_STREAMING = (
+    "Endpoint {name} of account {account} does not support response streaming: the SageMaker "
+    "scikit-learn container returns each response whole and cannot stream it. "
+    "Call InvokeEndpoint instead."
+)
 
 #: Request headers SageMaker Runtime forwards to the container; it strips every other header.
 FORWARDED_HEADERS = (
@@ -58,16 +67,10 @@ def invoke_endpoint(environ, start_response, endpoint_name):
     config = endpoint_config()
     request_id = str(uuid.uuid4())
     if endpoint_name != config["endpoint_name"]:
-        return _service_error(
-            start_response,
-            request_id,
-            "400 Bad Request",
-            "ValidationError",
-            {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
-        )
+        return unknown_endpoint(start_response, request_id, config, endpoint_name)
     target = environ.get("HTTP_X_AMZN_SAGEMAKER_TARGET_VARIANT")
     if target is not None and target != config["variant"]:
-        return _service_error(
+        return service_error(
             start_response,
             request_id,
             "400 Bad Request",
@@ -80,7 +83,7 @@ def invoke_endpoint(environ, start_response, endpoint_name):
     body = read_body(environ, payload_limit())
     if body is None:
         return _oversize(start_response, request_id, config)
-    status, headers, payload = _call(container_app, _container_environ(environ, body))
+    status, headers, payload = call_container(container_app, container_environ(environ, body))
     code = int(status.split(" ", 1)[0])
     if code >= 400:
         return _model_error(start_response, request_id, config, code, payload)
@@ -96,6 +99,33 @@ def invoke_endpoint(environ, start_response, endpoint_name):
     response_headers.append(("Content-Length", str(len(payload))))
     start_response("200 OK", response_headers)
     return [payload]
+
+
+def refuse_stream(start_response, endpoint_name):
+    """InvokeEndpointWithResponseStream: a ValidationError saying why, not nginx's bare 404.
+
+    The container never streams, so the request is not forwarded and its body is not read
+    (gunicorn discards it before the next request on the connection).
+    """
+    config = endpoint_config()
+    request_id = str(uuid.uuid4())
+    if endpoint_name != config["endpoint_name"]:
+        return unknown_endpoint(start_response, request_id, config, endpoint_name)
+    message = NO_STREAMING.format(name=endpoint_name, account=config["account"])
+    return service_error(
+        start_response, request_id, "400 Bad Request", "ValidationError", {"message": message}
+    )
+
+
+def unknown_endpoint(start_response, request_id, config, endpoint_name):
+    """The service's answer to a name this account has no endpoint for."""
+    return service_error(
+        start_response,
+        request_id,
+        "400 Bad Request",
+        "ValidationError",
+        {"message": f"Endpoint {endpoint_name} of account {config['account']} not found."},
+    )
 
 
 def read_body(environ, limit):
@@ -122,7 +152,7 @@ def read_body(environ, limit):
         chunks.append(chunk)
 
 
-def _container_environ(environ, body):
+def container_environ(environ, body):
     """The request as the container sees it: ``POST /invocations``, only forwarded headers."""
     inner = {k: v for k, v in environ.items() if not k.startswith("HTTP_") and k != "CONTENT_TYPE"}
     inner.update({k: environ[k] for k in FORWARDED_HEADERS if k in environ})
@@ -140,7 +170,7 @@ def _container_environ(environ, body):
     return inner
 
 
-def _call(wsgi_app, environ):
+def call_container(wsgi_app, environ):
     """Run a WSGI app in-process and collect (status, headers, body).
 
     An exception escaping the app is what gunicorn answers with its own 500 page; it is logged
@@ -182,7 +212,7 @@ def header(headers, name):
     return None
 
 
-def _service_error(start_response, request_id, status, error_type, document):
+def service_error(start_response, request_id, status, error_type, document):
     """A rest-json error: botocore reads the code from x-amzn-ErrorType, fields from the body."""
     body = json.dumps(document).encode("utf-8")
     headers = [
@@ -199,14 +229,14 @@ def _service_error(start_response, request_id, status, error_type, document):
 def _oversize(start_response, request_id, config):
     """The service's answer to a body over the limit, in the style the endpoint kind uses."""
     if config["oversize_style"] == "validation":
-        return _service_error(
+        return service_error(
             start_response,
             request_id,
             "400 Bad Request",
             "ValidationError",
             {"message": f"Request {request_id} has oversize body."},
         )
-    return _service_error(
+    return service_error(
         start_response,
         request_id,
         "413 Request Entity Too Large",
@@ -233,6 +263,6 @@ def _model_error(start_response, request_id, config, code, payload):
         "OriginalMessage": original[:MAX_MESSAGE],
         "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
     }
-    return _service_error(
+    return service_error(
         start_response, request_id, "424 Failed Dependency", "ModelError", document
     )

@@ -58,6 +58,9 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
             problems.append(f"--ready-file {ready}: {folder} is not a directory")
         elif not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"--ready-file {ready}: {folder} is not writable")
+    s3_dir = getattr(args, "s3_dir", None)
+    if s3_dir is not None and not s3_dir.is_dir():
+        problems.append(f"--s3-dir {s3_dir} is not a directory")
     if problems:
         raise ServeError(EXIT_CANNOT_RUN, "; ".join(problems))
     return ServeOptions(
@@ -69,6 +72,7 @@ def options_from_args(args: argparse.Namespace, settings: EndpointSettings) -> S
         serverless=serverless,
         max_payload_bytes=args.max_payload_bytes,
         ready_file=args.ready_file,
+        s3_dir=s3_dir,
     )
 
 
@@ -144,6 +148,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=DEFAULT_STARTUP_TIMEOUT,
         help="seconds to wait for model_fn and the first healthy /ping (default: 240)",
     )
+    _add_endpoint_arguments(parser)
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help='write {"url", "endpoint_name", "pid", ...} as JSON here once healthy',
+    )
+    parser.set_defaults(handler=_serve_command)
+
+
+def _add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """What the emulated endpoint is: its kind and limit, the variant, the folder for S3."""
     parser.add_argument(
         "--serverless",
         action="store_true",
@@ -161,9 +177,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the production or shadow variant to serve (default: the first production one)",
     )
     parser.add_argument(
-        "--ready-file",
+        "--s3-dir",
         type=Path,
         default=None,
-        help='write {"url", "endpoint_name", "pid", ...} as JSON here once healthy',
+        help="a folder standing for S3 in InvokeEndpointAsync: s3://bucket/key is DIR/bucket/key",
     )
-    parser.set_defaults(handler=_serve_command)

@@ -57,7 +57,17 @@ def endpoint_description(settings: EndpointSettings, options: ServeOptions) -> d
         "log_group": LOG_GROUP_PREFIX + settings.endpoint_name,
         "max_payload_bytes": options.payload_limit,
         "oversize_style": "validation" if options.serverless else "status",
+        "s3_dir": None if options.s3_dir is None else str(options.s3_dir.resolve()),
+        "async": _async_description(settings),
     }
+
+
+def _async_description(settings: EndpointSettings) -> dict[str, str | None] | None:
+    """The stack's asynchronous inference paths, for InvokeEndpointAsync (None: not async)."""
+    asynchronous = settings.async_inference
+    if asynchronous is None:
+        return None
+    return {"output_path": asynchronous.output_path, "failure_path": asynchronous.failure_path}
 
 
 def server_environment(

@@ -40,6 +40,9 @@ class ServeOptions:
     serverless: bool = False
     max_payload_bytes: int | None = None
     ready_file: Path | None = None
+    #: The folder standing for S3 in InvokeEndpointAsync: ``s3://bucket/key`` is
+    #: ``<s3_dir>/bucket/key`` (``--s3-dir``).
+    s3_dir: Path | None = None
 
     @property
     def payload_limit(self) -> int:

@@ -32,6 +32,9 @@ checks, each in a small function of its own:
     the model: a 5xx means the handler crashed, a success means it served nonsense.
 ``latency``
     ``--calls`` single-row requests: p50, p95 and max in milliseconds.
+``async`` (with ``--async-s3-dir DIR``, a local endpoint served with ``--s3-dir DIR``)
+    Every sample in one ``InvokeEndpointAsync``, its input written to and its output read from
+    the folder standing for S3, compared as ``predictions`` is (:mod:`.asynchronous`).
 
 Exit codes (as every ``skdeploy`` command): 0 every check passed or was skipped, 1 a check
 failed, 2 the smoke test cannot run (bad arguments or samples, no credentials, an endpoint that
@@ -39,8 +42,9 @@ does not exist or cannot be reached); the reason is one line on stderr.
 
 The package: :mod:`.target` (where the endpoint is, which samples each run uses),
 :mod:`.clients` (boto3 clients, one invocation), :mod:`.checks` (each check), :mod:`.metrics`
-(the metrics check), :mod:`.run` (every check in order), :mod:`.report` (verdicts, text and JSON)
-and :mod:`.command` (``register`` and its handler ``execute``). Import from the package.
+(the metrics check), :mod:`.asynchronous` (the async check), :mod:`.run` (every check in
+order), :mod:`.report` (verdicts, text and JSON) and :mod:`.command` (``register`` and its
+handler ``execute``). Import from the package.
 """
 
 from __future__ import annotations

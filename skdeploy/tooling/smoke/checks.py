@@ -29,6 +29,7 @@ from skdeploy.tooling.smoke.report import (
     PASS,
     SKIP,
     Check,
+    Status,
 )
 
 #: Whether an endpoint is serverless is not in the stack outputs, so batches keep to the smaller
@@ -144,6 +145,14 @@ def check_predictions(
         if isinstance(parsed, str):
             return Check(CHECK_PREDICTIONS, FAIL, f"{len(group)} samples: {parsed}"), None
         answers.extend(parsed)
+    verdict, detail = compare_predictions(answers, samples, requests=len(groups))
+    return Check(CHECK_PREDICTIONS, verdict, detail), answers
+
+
+def compare_predictions(
+    answers: list[Any], samples: Samples, *, requests: int = 1
+) -> tuple[Status, str]:
+    """The verdict on the endpoint's answers to every sample, and what it saw (the wrong ones)."""
     wrong: list[str] = []
     largest = 0.0
     for index, (actual, expected) in enumerate(zip(answers, samples.predictions, strict=True)):
@@ -153,13 +162,11 @@ def check_predictions(
         if error is None or error > samples.tolerance:
             wrong.append(f"#{index} {samples.instances[index]} -> {actual}, expected {expected}")
     total = len(answers)
-    scope = f"in {len(groups)} request(s), tolerance {samples.tolerance:g} absolute"
+    scope = f"in {requests} request(s), tolerance {samples.tolerance:g} absolute"
     if wrong:
         shown = "; ".join(wrong[:3]) + (f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")
-        detail = f"{len(wrong)}/{total} wrong {scope}: {shown}"
-        return Check(CHECK_PREDICTIONS, FAIL, detail), answers
-    detail = f"{total}/{total} as expected {scope} (largest error {largest:.3g})"
-    return Check(CHECK_PREDICTIONS, PASS, detail), answers
+        return FAIL, f"{len(wrong)}/{total} wrong {scope}: {shown}"
+    return PASS, f"{total}/{total} as expected {scope} (largest error {largest:.3g})"
 
 
 def _parse_probabilities(

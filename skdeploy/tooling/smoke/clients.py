@@ -53,6 +53,10 @@ class TargetedRuntime:
         self.runtime = runtime
         self.variant = variant
 
+    def invoke_endpoint_async(self, **kwargs: Any) -> Any:
+        """InvokeEndpointAsync takes no TargetVariant: SageMaker routes it by the weights."""
+        return self.runtime.invoke_endpoint_async(**kwargs)
+
     def invoke_endpoint(self, **kwargs: Any) -> Any:
         response = self.runtime.invoke_endpoint(TargetVariant=self.variant, **kwargs)
         invoked = response.get("InvokedProductionVariant")

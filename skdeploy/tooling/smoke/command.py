@@ -49,9 +49,15 @@ def execute(
             loaded.append(stack_settings(args))
         return loaded[0]
 
+    async_s3_dir = getattr(args, "async_s3_dir", None)
     try:
         target = resolve_target(args, settings)
         runs = variant_runs(args.variant, args.samples, settings, local=target.local)
+        if async_s3_dir is not None and not (target.local and async_s3_dir.is_dir()):
+            raise CannotRun(
+                f"--async-s3-dir {async_s3_dir} must be the --s3-dir folder of a local endpoint "
+                "(--endpoint-url)"
+            )
     except CannotRun as exc:
         return _cannot_run(exc)
     return smoke_and_report(
@@ -62,6 +68,7 @@ def execute(
         timeout=args.timeout,
         poll_seconds=poll_seconds,
         as_json=args.json,
+        async_s3_dir=async_s3_dir,
     )
 
 
@@ -74,11 +81,18 @@ def smoke_and_report(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
     as_json: bool = False,
+    async_s3_dir: Path | None = None,
 ) -> int:
     """Smoke-test ``target`` (one run per variant), print the report; return the exit code."""
     try:
         results = smoke_variants(
-            target, runs, clients, calls=calls, timeout=timeout, poll_seconds=poll_seconds
+            target,
+            runs,
+            clients,
+            calls=calls,
+            timeout=timeout,
+            poll_seconds=poll_seconds,
+            async_s3_dir=async_s3_dir,
         )
     except CannotRun as exc:
         return _cannot_run(exc)
@@ -150,6 +164,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_positive_float,
         default=DEFAULT_TIMEOUT_SECONDS,
         help=f"seconds to wait for InService (default: {DEFAULT_TIMEOUT_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "--async-s3-dir",
+        type=Path,
+        default=None,
+        help="also check InvokeEndpointAsync against a local endpoint served with --s3-dir "
+        "(this folder)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     parser.set_defaults(handler=execute)
