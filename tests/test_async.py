@@ -30,11 +30,13 @@ from tests.conftest import TEST_ENDPOINT_NAME, LocalEndpoint, make_project, runn
 from tests.support import REPO, copy_project
 from tests.test_policy import as_resources, violations_of
 
+INPUT = "s3://requests-bucket/async/in"
 OUTPUT = "s3://results-bucket/async/out"
 FAILURE = "s3://results-bucket/async/failed"
 DONE = "arn:aws:sns:eu-west-1:123456789012:done"
 FAILED = "arn:aws:sns:eu-west-1:123456789012:failed"
 ASYNC = {
+    "inputPath": INPUT,
     "outputPath": OUTPUT,
     "failurePath": FAILURE,
     "successTopicArn": DONE,
@@ -89,6 +91,7 @@ def test_the_async_key_becomes_async_inference_settings() -> None:
     """Every member is read, and the write locations and topics are derived from them."""
     settings = _settings(**{"async": ASYNC})
     assert settings.async_inference == AsyncInferenceSettings(
+        input_path=INPUT,
         output_path=OUTPUT,
         failure_path=FAILURE,
         success_topic_arn=DONE,
@@ -100,6 +103,7 @@ def test_the_async_key_becomes_async_inference_settings() -> None:
         ("results-bucket", "async/failed"),
     )
     assert settings.async_inference.topic_arns == (DONE, FAILED)
+    assert settings.async_inference.read_location == ("requests-bucket", "async/in")
 
 
 def test_async_with_serverless_is_refused_by_name() -> None:
@@ -113,15 +117,17 @@ def test_async_with_serverless_is_refused_by_name() -> None:
 @pytest.mark.parametrize(
     ("value", "named"),
     [
-        ({"failurePath": FAILURE}, "async.outputPath"),
-        ({"outputPath": "results-bucket/out"}, "async.outputPath"),
-        ({"outputPath": OUTPUT, "successTopicArn": "done"}, "async.successTopicArn"),
-        ({"outputPath": OUTPUT, "maxConcurrentInvocationsPerInstance": 0}, "async."),
-        ({"outputPath": OUTPUT, "scaleToZero": True}, "async.scaleToZero"),
-        ({"outputPath": OUTPUT, "queue": 1}, "async.queue"),
+        ({"inputPath": INPUT, "failurePath": FAILURE}, "async.outputPath"),
+        ({"outputPath": OUTPUT}, "async.inputPath"),
+        ({"inputPath": INPUT, "outputPath": "results-bucket/out"}, "async.outputPath"),
+        ({**ASYNC, "successTopicArn": "done"}, "async.successTopicArn"),
+        ({**ASYNC, "maxConcurrentInvocationsPerInstance": 0}, "async."),
+        ({**ASYNC, "scaleToZero": True}, "async.scaleToZero"),
+        ({**ASYNC, "queue": 1}, "async.queue"),
     ],
     ids=[
         "no-output",
+        "no-input",
         "not-s3-uri",
         "bad-topic",
         "zero-concurrency",
@@ -162,8 +168,15 @@ def test_the_endpoint_configuration_gets_async_inference_config_that_botocore_ac
 def test_the_role_may_write_exactly_the_result_prefixes_and_publish_exactly_the_topics(
     tmp_path: Path,
 ) -> None:
-    """Least privilege: s3:PutObject on the two prefixes, sns:Publish on the two topics."""
+    """Least privilege: s3:GetObject on the input prefix, s3:PutObject on the two result
+    prefixes, sns:Publish on the two topics."""
     statements = _role_statements(_run(tmp_path, "staging"))
+    assert statements["ReadAsyncRequests"] == {
+        "Sid": "ReadAsyncRequests",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": ["arn:aws:s3:::requests-bucket/async/in/*"],
+    }
     assert statements["WriteAsyncResults"] == {
         "Sid": "WriteAsyncResults",
         "Effect": "Allow",
@@ -181,7 +194,8 @@ def test_a_stack_without_async_has_no_async_grants_or_config() -> None:
     """The committed stacks are unchanged: no async config, no S3 result or SNS grants."""
     run = run_program(REPO, "staging")
     assert "asyncInferenceConfig" not in run.one(CONFIG_TYPE).inputs
-    assert not {"WriteAsyncResults", "PublishAsyncNotices"} & set(_role_statements(run))
+    async_sids = {"ReadAsyncRequests", "WriteAsyncResults", "PublishAsyncNotices"}
+    assert not async_sids & set(_role_statements(run))
 
 
 def test_without_topics_the_role_publishes_nothing(tmp_path: Path) -> None:
@@ -242,7 +256,11 @@ def test_without_scale_to_zero_the_minimum_stays_and_no_step_policy_is_declared(
 # --- Locally: InvokeEndpointAsync through boto3 against skdeploy serve --s3-dir ----------------
 
 SAMPLES = json.loads((REPO / "model" / "samples.json").read_text())
-LOCAL_ASYNC = {"outputPath": "s3://results/async/out", "failurePath": "s3://results/async/failed"}
+LOCAL_ASYNC = {
+    "inputPath": "s3://inputs/requests",
+    "outputPath": "s3://results/async/out",
+    "failurePath": "s3://results/async/failed",
+}
 
 
 @pytest.fixture(scope="module")
@@ -332,8 +350,9 @@ def test_a_request_the_model_refuses_is_written_to_the_failure_location(
         ("s3://inputs/requests/missing.json", "not found"),
         ("s3://inputs/../../outside.json", "does not name an object"),
         ("https://example.com/x.json", "is not an s3:// URI"),
+        ("s3://inputs/elsewhere/x.json", "is not under the stack's async.inputPath"),
     ],
-    ids=["missing", "escapes", "not-s3"],
+    ids=["missing", "escapes", "not-s3", "outside-input-path"],
 )
 def test_an_input_location_that_cannot_be_read_is_a_validation_error(
     async_endpoint: tuple[LocalEndpoint, Path], location: str, message: str
@@ -369,7 +388,11 @@ def _smoke_async(
         endpoint.endpoint_name, endpoint.region, "test", endpoint_url=endpoint.url
     )
     code = smoke.smoke_and_report(
-        target, [(None, samples)], calls=0, as_json=True, async_s3_dir=s3_dir
+        target,
+        [(None, samples)],
+        calls=0,
+        as_json=True,
+        async_local=smoke.LocalAsync(s3_dir, LOCAL_ASYNC["inputPath"]),
     )
     report = json.loads(capsys.readouterr().out)
     return code, {c["name"]: c["status"] for c in report["checks"]}

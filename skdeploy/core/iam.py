@@ -82,6 +82,7 @@ def execution_role_policy(
     kms_key_arn: str | None = None,
     vpc: bool = False,
     rollback_alarm_names: list[str] | None = None,
+    async_request_arns: list[str] | None = None,
     async_result_arns: list[str] | None = None,
     async_topic_arns: list[str] | None = None,
 ) -> PolicyDocument:
@@ -91,7 +92,8 @@ def execution_role_policy(
     there; ``kms_key_arn`` adds using exactly that key (decrypt the artifact, encrypt captures);
     ``vpc`` adds the network-interface actions SageMaker needs to run in the stack's subnets;
     ``rollback_alarm_names`` adds reading exactly those alarms, which SageMaker's deployment
-    guardrails do with the execution role to decide a rollback. ``async_result_arns`` (from
+    guardrails do with the execution role to decide a rollback. ``async_request_arns`` adds
+    reading asynchronous requests exactly there (their InputLocation), ``async_result_arns`` (from
     :func:`s3_prefix_arn`) adds writing asynchronous inference's results and failures exactly
     there, and ``async_topic_arns`` publishing to exactly those SNS topics.
     """
@@ -105,6 +107,8 @@ def execution_role_policy(
         statements.append(_read_alarms(partition, region, account_id, rollback_alarm_names))
     if vpc:
         statements.append(_manage_vpc_interfaces())
+    if async_request_arns:
+        statements.append(_statement("ReadAsyncRequests", "s3:GetObject", async_request_arns))
     if async_result_arns:
         statements.append(_statement("WriteAsyncResults", "s3:PutObject", async_result_arns))
     if async_topic_arns:

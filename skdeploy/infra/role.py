@@ -117,6 +117,9 @@ def _policy_document(settings: EndpointSettings, values: list[Any]) -> str:
             rollback_alarm_names=alarm_names(settings.endpoint_name)
             if settings.deployment
             else None,
+            async_request_arns=None
+            if asynchronous is None
+            else [iam.s3_prefix_arn(partition, *asynchronous.read_location)],
             async_result_arns=None
             if asynchronous is None
             else [iam.s3_prefix_arn(partition, *where) for where in asynchronous.write_locations],

@@ -68,6 +68,12 @@ AUTOSCALING: Final = (
 )
 ASYNC: Final = (
     Member(
+        "inputPath",
+        matching(S3_URI_PATTERN, "an S3 URI, s3://bucket/prefix"),
+        "s3://bucket/prefix callers put requests under (the role reads only there)",
+        shown="",
+    ),
+    Member(
         "outputPath",
         matching(S3_URI_PATTERN, "an S3 URI, s3://bucket/prefix"),
         "s3://bucket/prefix of the results",

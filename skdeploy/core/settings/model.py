@@ -78,6 +78,7 @@ class AsyncInferenceSettings:
     instead of invocations, and ``scale_to_zero`` lets the variants scale in to no instance.
     """
 
+    input_path: str
     output_path: str
     failure_path: str | None = None
     success_topic_arn: str | None = None
@@ -88,6 +89,13 @@ class AsyncInferenceSettings:
 
     def __post_init__(self) -> None:
         refuse_invalid("async", member_problems(self, ASYNC))
+
+    @property
+    def read_location(self) -> tuple[str, str]:
+        """(bucket, key prefix) of the input path: the one place SageMaker reads requests from."""
+        match = S3_URI_PATTERN.match(self.input_path)
+        assert match is not None  # checked when built
+        return match["bucket"], (match["prefix"] or "").strip("/")
 
     @property
     def write_locations(self) -> tuple[tuple[str, str], ...]:

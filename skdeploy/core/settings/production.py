@@ -144,8 +144,13 @@ def _async(problems: Problems, values: StackValues) -> AsyncInferenceSettings | 
     parsed = parse_map(problems, "async", values.get("async"), ASYNC)
     if parsed is None:
         return None
-    if parsed["outputPath"] is None:
-        problems.add("async.outputPath", "(missing)", "asynchronous inference writes results there")
+    missing = {
+        "inputPath": "the execution role reads each request's InputLocation only there",
+        "outputPath": "asynchronous inference writes results there",
+    }
+    for key in [k for k in missing if parsed[k] is None]:
+        problems.add(f"async.{key}", "(missing)", missing[key])
+    if any(parsed[k] is None for k in missing):
         return None
     if parsed["scaleToZero"] and not values.has("autoscaling"):
         problems.add(
@@ -153,6 +158,7 @@ def _async(problems: Problems, values: StackValues) -> AsyncInferenceSettings | 
         )
         return None
     return AsyncInferenceSettings(
+        input_path=parsed["inputPath"],
         output_path=parsed["outputPath"],
         failure_path=parsed["failurePath"],
         success_topic_arn=parsed["successTopicArn"],

@@ -85,6 +85,12 @@ def _read_input(config, environ):
     if not location:
         raise _Refused("InputLocation is required for InvokeEndpointAsync.")
     path = _local_path(config["s3_dir"], location)
+    allowed = asynchronous["input_path"].rstrip("/") + "/"
+    if not location.startswith(allowed):
+        raise _Refused(
+            f"InputLocation {location} is not under the stack's async.inputPath {allowed}: "
+            "the endpoint's execution role may read requests only there."
+        )
     if not os.path.isfile(path):
         raise _Refused(f"InputLocation {location} not found (looked for {path}).")
     with open(path, "rb") as source:

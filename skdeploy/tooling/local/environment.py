@@ -67,7 +67,11 @@ def _async_description(settings: EndpointSettings) -> dict[str, str | None] | No
     asynchronous = settings.async_inference
     if asynchronous is None:
         return None
-    return {"output_path": asynchronous.output_path, "failure_path": asynchronous.failure_path}
+    return {
+        "input_path": asynchronous.input_path,
+        "output_path": asynchronous.output_path,
+        "failure_path": asynchronous.failure_path,
+    }
 
 
 def server_environment(

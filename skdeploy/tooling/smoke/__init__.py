@@ -51,6 +51,7 @@ from __future__ import annotations
 
 # Re-exported: the smoke test's samples are the ones every check reads (skdeploy.core.samples).
 from skdeploy.core.samples import CannotRun, Samples, batches, load_samples
+from skdeploy.tooling.smoke.asynchronous import LocalAsync
 from skdeploy.tooling.smoke.checks import (
     PAYLOAD_LIMIT_BYTES,
     POLL_SECONDS,
@@ -142,6 +143,7 @@ __all__ = [
     "CannotRun",
     "Check",
     "Clients",
+    "LocalAsync",
     "Samples",
     "SmokeReport",
     "Status",

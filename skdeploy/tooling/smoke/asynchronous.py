@@ -1,8 +1,9 @@
 """The ``async`` check of ``skdeploy smoke --async-s3-dir DIR``: every sample through
 InvokeEndpointAsync, against ``skdeploy serve --s3-dir DIR``.
 
-The request body is written as ``s3://skdeploy-smoke/<uuid>.json`` (``DIR/skdeploy-smoke/...``),
-the endpoint is called with that ``InputLocation``, and the predictions are read back from the
+The request body is written under the stack's ``async.inputPath`` as
+``<inputPath>/skdeploy-smoke-<uuid>.json`` (in ``DIR``, as the server maps S3), the endpoint is
+called with that ``InputLocation``, and the predictions are read back from the
 ``OutputLocation`` it answers, then compared as the ``predictions`` check compares them. Local
 endpoints only: against AWS it would need an input bucket and a wait for the queue, which this
 check does not do.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,8 +26,14 @@ from skdeploy.tooling.smoke.clients import Answer, parse_predictions, shorten
 from skdeploy.tooling.smoke.report import FAIL, Check
 
 CHECK_ASYNC: Final = "async"
-#: The bucket the smoke test's requests are written under, in the local S3 folder.
-SMOKE_BUCKET: Final = "skdeploy-smoke"
+
+
+@dataclass(frozen=True)
+class LocalAsync:
+    """Where the ``async`` check writes its request: the server's S3 folder, the stack's input."""
+
+    s3_dir: Path
+    input_path: str  # the stack's async.inputPath, s3://bucket/prefix
 
 
 def local_object(s3_dir: Path, uri: str) -> Path:
@@ -35,16 +43,17 @@ def local_object(s3_dir: Path, uri: str) -> Path:
     return s3_dir.joinpath(*uri[len("s3://") :].split("/"))
 
 
-def check_async(runtime: Any, endpoint_name: str, samples: Samples, s3_dir: Path) -> Check:
+def check_async(runtime: Any, endpoint_name: str, samples: Samples, where: LocalAsync) -> Check:
     """Every sample in one InvokeEndpointAsync; the output within tolerance of the expected."""
-    key = f"{uuid.uuid4()}.json"
-    request = s3_dir / SMOKE_BUCKET / key
+    s3_dir = where.s3_dir
+    location = f"{where.input_path.rstrip('/')}/skdeploy-smoke-{uuid.uuid4()}.json"
+    request = local_object(s3_dir, location)
     request.parent.mkdir(parents=True, exist_ok=True)
     request.write_text(json.dumps({"instances": samples.instances}))
     try:
         answer = runtime.invoke_endpoint_async(
             EndpointName=endpoint_name,
-            InputLocation=f"s3://{SMOKE_BUCKET}/{key}",
+            InputLocation=location,
             ContentType=CONTENT_JSON,
             Accept=CONTENT_JSON,
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from skdeploy.core.constants import SAMPLES_FILE
@@ -19,6 +19,7 @@ from skdeploy.tooling.common import (
     add_stack_arguments,
     stack_settings,
 )
+from skdeploy.tooling.smoke.asynchronous import LocalAsync
 from skdeploy.tooling.smoke.checks import POLL_SECONDS
 from skdeploy.tooling.smoke.clients import Clients
 from skdeploy.tooling.smoke.record import record_smoke
@@ -53,11 +54,9 @@ def execute(
     try:
         target = resolve_target(args, settings)
         runs = variant_runs(args.variant, args.samples, settings, local=target.local)
-        if async_s3_dir is not None and not (target.local and async_s3_dir.is_dir()):
-            raise CannotRun(
-                f"--async-s3-dir {async_s3_dir} must be the --s3-dir folder of a local endpoint "
-                "(--endpoint-url)"
-            )
+        async_local = None
+        if async_s3_dir is not None:
+            async_local = _local_async(async_s3_dir, target.local, settings)
     except CannotRun as exc:
         return _cannot_run(exc)
     return smoke_and_report(
@@ -68,8 +67,21 @@ def execute(
         timeout=args.timeout,
         poll_seconds=poll_seconds,
         as_json=args.json,
-        async_s3_dir=async_s3_dir,
+        async_local=async_local,
     )
+
+
+def _local_async(s3_dir: Path, local: bool, settings: Callable[[], EndpointSettings]) -> LocalAsync:
+    """``--async-s3-dir``: the --s3-dir folder of a local endpoint of a stack with ``async``."""
+    if not (local and s3_dir.is_dir()):
+        raise CannotRun(
+            f"--async-s3-dir {s3_dir} must be the --s3-dir folder of a local endpoint "
+            "(--endpoint-url)"
+        )
+    asynchronous = settings().async_inference
+    if asynchronous is None:
+        raise CannotRun("--async-s3-dir needs a stack with the 'async' setting")
+    return LocalAsync(s3_dir, asynchronous.input_path)
 
 
 def smoke_and_report(
@@ -81,7 +93,7 @@ def smoke_and_report(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
     as_json: bool = False,
-    async_s3_dir: Path | None = None,
+    async_local: LocalAsync | None = None,
 ) -> int:
     """Smoke-test ``target`` (one run per variant), print the report; return the exit code."""
     try:
@@ -92,7 +104,7 @@ def smoke_and_report(
             calls=calls,
             timeout=timeout,
             poll_seconds=poll_seconds,
-            async_s3_dir=async_s3_dir,
+            async_local=async_local,
         )
     except CannotRun as exc:
         return _cannot_run(exc)

@@ -8,7 +8,7 @@ from typing import Final
 
 from skdeploy.core.samples import Samples, load_samples
 from skdeploy.tooling.common import progress
-from skdeploy.tooling.smoke.asynchronous import check_async
+from skdeploy.tooling.smoke.asynchronous import LocalAsync, check_async
 from skdeploy.tooling.smoke.checks import (
     POLL_SECONDS,
     check_bad_request,
@@ -45,11 +45,11 @@ def run_smoke(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
     report: Callable[[str], None] = progress,
-    async_s3_dir: Path | None = None,
+    async_local: LocalAsync | None = None,
 ) -> SmokeReport:
     """Every check against ``target``, in order; raises :class:`CannotRun` if it cannot run.
 
-    ``async_s3_dir`` adds the ``async`` check last (:mod:`.asynchronous`).
+    ``async_local`` adds the ``async`` check last (:mod:`.asynchronous`).
     """
     result = SmokeReport(target.endpoint_name, target.region, target.source, target.endpoint_url)
     if clients.sagemaker is None:
@@ -83,10 +83,10 @@ def run_smoke(
         clients.runtime, target.endpoint_name, samples, calls
     )
     result.checks.append(latency_check)
-    if async_s3_dir is not None:
-        report(f"invoking {target.endpoint_name} asynchronously through {async_s3_dir}")
+    if async_local is not None:
+        report(f"invoking {target.endpoint_name} asynchronously through {async_local.s3_dir}")
         result.checks.append(
-            check_async(clients.runtime, target.endpoint_name, samples, async_s3_dir)
+            check_async(clients.runtime, target.endpoint_name, samples, async_local)
         )
     return result
 
@@ -99,7 +99,7 @@ def smoke_variants(
     calls: int = DEFAULT_LATENCY_CALLS,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
-    async_s3_dir: Path | None = None,
+    async_local: LocalAsync | None = None,
 ) -> list[SmokeReport]:
     """One :func:`run_smoke` per run, each aimed at its variant (None: SageMaker's routing).
 
@@ -118,7 +118,7 @@ def smoke_variants(
             calls=calls,
             timeout=timeout,
             poll_seconds=poll_seconds,
-            async_s3_dir=async_s3_dir,
+            async_local=async_local,
         )
         result.variant = variant
         results.append(result)
