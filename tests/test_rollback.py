@@ -40,7 +40,12 @@ from skdeploy.core.settings import SettingsError, load_stack_settings, read_stac
 from skdeploy.infra import store
 from skdeploy.tooling import history, rollback, smoke
 from skdeploy.tooling.cli import build_parser
-from skdeploy.tooling.plan import build_plan, diff_plans
+from skdeploy.tooling.plan import (
+    build_plan,
+    diff_plans,
+    render_diff_markdown,
+    render_diff_text,
+)
 from skdeploy.tooling.smoke.record import record_smoke
 from skdeploy.tooling.smoke.target import Target
 from tests import test_smoke
@@ -118,6 +123,12 @@ def test_a_rollback_plans_a_change_of_the_model_only(monkeypatch: pytest.MonkeyP
     assert model.inputs["primaryContainer"]["modelDataUrl"].endswith(artifact_key(PASSED))
     assert head.outputs[OUTPUT_ARTIFACT_SHA256] == PASSED
     assert not [r for r in head.resources if r.type == OBJECT]
+    # The diff says it first, in the terminal and in the pull request's comment.
+    said = f"This is a {rollback_label(PASSED)}."
+    assert render_diff_text(diff, "base").splitlines()[1] == said
+    assert f"**{said}**" in render_diff_markdown(diff, "prod")
+    again = build_plan(REPO, "prod", pinned, previous=head)
+    assert "This is a" not in render_diff_text(diff_plans(head, again), "pinned")
 
 
 MODEL = "aws:sagemaker/model:Model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from skdeploy.core.rollback import ROLLBACK_TAG
 from skdeploy.tooling.plan.cost import CostContext, DiffCost, cost_lines, plan_cost
 from skdeploy.tooling.plan.diff import SYMBOL, PlanDiff, diff_plans, engine_options
 from skdeploy.tooling.plan.model import Plan, PlannedResource
@@ -52,12 +53,29 @@ def render_plan_text(plan: Plan, context: CostContext | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rollbacks(diff: PlanDiff) -> list[str]:
+    """``rollback to <sha>`` for each resource whose rollback tag the diff adds or changes (a
+    pinned stack's Model, see :mod:`skdeploy.core.rollback`): said first, for the reviewer."""
+    found: list[str] = []
+    for change in diff.resources:
+        if change.action == "add":
+            tags = change.resource.inputs.get("tags")
+            labels = [tags.get(ROLLBACK_TAG)] if isinstance(tags, dict) else []
+        elif change.action in ("replace", "update"):
+            labels = [c.new for c in change.changes if ROLLBACK_TAG in c.path]
+        else:
+            labels = []
+        found += [label for label in labels if isinstance(label, str) and label not in found]
+    return found
+
+
 def render_diff_text(diff: PlanDiff, base_name: str, cost: DiffCost | None = None) -> str:
     """The diff for a terminal: one block per changed resource (with the monthly cost it moves),
     then outputs, then the summary and, with ``cost``, the stack's cost before and after."""
     if diff.empty:
         return f"Stack {diff.stack}: no changes against {base_name}.\n"
     lines = [f"Changes to stack {diff.stack} against {base_name}:"]
+    lines += [f"This is a {label}." for label in rollbacks(diff)]
     for change in diff.resources:
         resource = change.resource
         why = (
@@ -139,6 +157,7 @@ def render_diff_markdown(diff: PlanDiff, title: str, cost: DiffCost | None = Non
     """The diff for a pull request: summary line, the monthly cost before and after (with
     ``cost``), a table of resources, details per resource."""
     lines = [f"#### {_cell(title)}", "", f"**{diff.summary()}** ({diff.unchanged} unchanged)", ""]
+    lines += [f"**This is a {_cell(label)}.**\n" for label in rollbacks(diff)]
     if cost is not None:
         lines += _cost_markdown(diff, cost)
     if diff.empty:
