@@ -7,6 +7,7 @@ import argparse
 import json
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from skdeploy.tooling.batch import (
     score,
     transform_job_request,
 )
+from skdeploy.tooling.batch import command as batch_command
 from skdeploy.tooling.batch.remote import TransformJob
 from skdeploy.tooling.cli import main
 from tests.conftest import TEST_REGION, LocalEndpoint, make_project
@@ -100,7 +102,10 @@ def test_a_failed_mini_batch_is_retried_record_by_record_so_only_the_bad_one_fai
     batch = MiniBatch(
         tuple(Record(Path("in.csv"), n, d) for n, d in [(1, b"1"), (2, b"bad"), (3, b"3")])
     )
-    results = score(batch, invoke, "text/csv")
+    scored = score(batch, invoke, "text/csv")
+    results = scored.results
+    assert scored.retried is not None
+    assert "HTTP 400" in scored.retried
     assert results[0] == b"p1"
     assert results[2] == b"p3"
     failure = results[1]
@@ -119,11 +124,11 @@ def test_an_answer_with_the_wrong_number_of_lines_is_not_written_as_the_records_
         return Answer(200, b"only one line")
 
     batch = MiniBatch((Record(Path("f"), 1, b"1"), Record(Path("f"), 2, b"2")))
-    results = score(batch, invoke, "text/csv")
+    results = score(batch, invoke, "text/csv").results
     assert results[0] == b"only one line"
     assert results[1] == b"only one line"
-    batch_of_two = score(MiniBatch(batch.records), lambda *a: Answer(200, b"a\nb\nc"), "text/csv")
-    assert all(not isinstance(r, bytes) for r in batch_of_two)
+    three_lines = score(MiniBatch(batch.records), lambda *a: Answer(200, b"a\nb\nc"), "text/csv")
+    assert all(not isinstance(r, bytes) for r in three_lines.results)
 
 
 # ---- the local batch through a real local endpoint ----
@@ -201,9 +206,42 @@ def test_the_command_scores_a_folder_and_exits_1_naming_the_bad_line(
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert f"{folder / 'b.jsonl'}:2: HTTP 400" in captured.err
-    assert "5 records in 2 file(s), 4 written, 1 failed" in captured.out
+    assert "5 records in 2 file(s), 4 written, 1 failed, 1 mini-batch(es) retried" in captured.out
     assert len((tmp_path / "out" / "a.csv.out").read_text().splitlines()) == 2
     assert len((tmp_path / "out" / "b.jsonl.out").read_text().splitlines()) == 2
+
+
+def test_without_an_endpoint_url_the_command_serves_the_stack_for_the_run(
+    runtime_python: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --endpoint-url: ``skdeploy serve`` is started for the batch, and its answers written."""
+    project = make_project(tmp_path / "project")
+    data = tmp_path / "months.csv"
+    data.write_text("12\n24\n36\n")
+    argv = ["batch", "-s", "dev", "--project-dir", str(project), "--input", str(data)]
+    assert main([*argv, "--output", str(tmp_path / "out")]) == 0
+    assert "3 records in 1 file(s), 3 written, 0 failed" in capsys.readouterr().out
+    answered = [float(v) for v in (tmp_path / "out" / "months.csv.out").read_text().split()]
+    assert answered == direct_predictions(runtime_python, [12.0, 24.0, 36.0], tmp_path)
+
+
+def test_the_endpoint_started_for_a_batch_takes_max_payload_mb_not_the_invoke_limit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The transform agent is not held to InvokeEndpoint's 6 MB (serverless 4 MB): the server
+    started for the batch accepts the stack's maxPayloadMb."""
+    started: list[tuple[str, ...]] = []
+
+    @contextmanager
+    def fake_endpoint(project: Path, stack: str, logs: Path, *extra: str) -> Iterator[Any]:
+        started.append(extra)
+        yield argparse.Namespace(url="http://127.0.0.1:9")
+
+    monkeypatch.setattr(batch_command, "background_endpoint", fake_endpoint)
+    args = argparse.Namespace(endpoint_url=None, stack="dev", project_dir=tmp_path)
+    with batch_command._local_endpoint(args, BatchSettings(max_payload_mb=20)) as endpoint:
+        assert endpoint.url == "http://127.0.0.1:9"
+    assert started == [("--max-payload-bytes", str(20 * 1024 * 1024))]
 
 
 # ---- settings ----

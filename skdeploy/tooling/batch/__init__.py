@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from skdeploy.tooling.batch.command import concurrency, execute, register, run_local, run_remote
 from skdeploy.tooling.batch.http import Answer, Endpoint
-from skdeploy.tooling.batch.local import BatchSummary, RecordFailure, run_local_batch, score
+from skdeploy.tooling.batch.local import BatchSummary, RecordFailure, Scored, run_local_batch, score
 from skdeploy.tooling.batch.records import (
     CONTENT_TYPES,
     CSV,
@@ -48,6 +48,7 @@ __all__ = [
     "MiniBatch",
     "Record",
     "RecordFailure",
+    "Scored",
     "TransformJob",
     "concurrency",
     "content_type",

@@ -45,15 +45,21 @@ from skdeploy.tooling.smoke.target import pulumi_stack_outputs, read_outputs_fil
 
 
 @contextmanager
-def _local_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
-    """``--endpoint-url``, or ``skdeploy serve`` on a free port for as long as the batch runs."""
+def _local_endpoint(args: argparse.Namespace, settings: BatchSettings) -> Iterator[Endpoint]:
+    """``--endpoint-url``, or ``skdeploy serve`` on a free port for as long as the batch runs.
+
+    The transform agent posts to the container's ``/invocations`` itself, not through
+    InvokeEndpoint, so the endpoint's payload limit (6 MB, serverless 4 MB) does not apply to
+    it: the server started here accepts ``maxPayloadMb``.
+    """
     if args.endpoint_url:
         yield Endpoint(args.endpoint_url)
         return
     progress(f"batch: starting a local endpoint for stack {args.stack}")
+    limit = ("--max-payload-bytes", str(settings.max_payload_bytes))
     with tempfile.TemporaryDirectory(prefix="skdeploy-batch-") as logs:
         project = Path(args.project_dir).resolve()
-        with background_endpoint(project, args.stack, Path(logs)) as running:
+        with background_endpoint(project, args.stack, Path(logs), *limit) as running:
             yield Endpoint(running.url)
 
 
@@ -71,7 +77,7 @@ def run_local(args: argparse.Namespace, settings: BatchSettings) -> int:
     """Score local files through a local endpoint; exit 1 when any record failed."""
     try:
         files = input_files(Path(args.input))
-        with _local_endpoint(args) as endpoint:
+        with _local_endpoint(args, settings) as endpoint:
             summary = run_local_batch(
                 files,
                 Path(args.output),

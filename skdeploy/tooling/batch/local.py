@@ -59,12 +59,15 @@ class BatchSummary:
     failures: list[RecordFailure] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    #: Mini-batches the endpoint refused whole, sent again record by record (slow: see why).
+    retried: int = 0
 
     def text(self) -> str:
         rate = self.records / self.seconds if self.seconds > 0 else 0.0
+        retried = f", {self.retried} mini-batch(es) retried record by record" * bool(self.retried)
         return (
             f"{self.records:,} records in {len(self.outputs)} file(s), {self.written:,} written, "
-            f"{len(self.failures)} failed, {self.seconds:.1f} s ({rate:,.0f} records/s)"
+            f"{len(self.failures)} failed{retried}, {self.seconds:.1f} s ({rate:,.0f} records/s)"
         )
 
 
@@ -83,18 +86,27 @@ def _answer_lines(answer: Answer, count: int) -> list[bytes] | str:
     return lines
 
 
-def score(batch: MiniBatch, invoke: Invoke, kind: str) -> list[bytes | RecordFailure]:
+@dataclass(frozen=True)
+class Scored:
+    """A mini-batch's outcome: each record's answer line or failure, in order, and why the
+    mini-batch itself failed when it was retried record by record (None when it was not)."""
+
+    results: list[bytes | RecordFailure]
+    retried: str | None = None
+
+
+def score(batch: MiniBatch, invoke: Invoke, kind: str) -> Scored:
     """Each record's answer line or failure; a failed mini-batch is retried record by record."""
     outcome = _answer_lines(invoke(batch.body, kind, kind), len(batch.records))
     if not isinstance(outcome, str):
-        return list(outcome)
+        return Scored(list(outcome))
     if len(batch.records) == 1:
         record = batch.records[0]
-        return [RecordFailure(record.source, record.line, outcome)]
+        return Scored([RecordFailure(record.source, record.line, outcome)])
     results: list[bytes | RecordFailure] = []
     for record in batch.records:
-        results.extend(score(MiniBatch((record,)), invoke, kind))
-    return results
+        results.extend(score(MiniBatch((record,)), invoke, kind).results)
+    return Scored(results, retried=outcome)
 
 
 class _Progress:
@@ -118,28 +130,36 @@ def run_file(
     output_dir: Path,
     settings: BatchSettings,
     invoke: Invoke,
+    summary: BatchSummary,
     *,
     given_type: str | None,
     concurrency: int,
     report: Callable[[str], None],
-) -> tuple[int, int, list[RecordFailure], Path]:
-    """Score one input file into ``<output_dir>/<name>.out``; (records, written, failures, out)."""
+) -> None:
+    """Score one input file into ``<output_dir>/<name>.out``, counting into ``summary``."""
     kind = content_type(path, given_type)
     records: Sequence[Record] = read_records(path, settings.split_type)
     batches = mini_batches(records, settings.strategy, settings.max_payload_bytes)
     out = output_dir / (path.name + OUTPUT_SUFFIX)
     progress = _Progress(path.name, len(records))
-    written, failures = 0, []
+    summary.records += len(records)
     with ThreadPoolExecutor(max_workers=concurrency) as pool, out.open("wb") as sink:
-        for results in pool.map(lambda b: score(b, invoke, kind), batches):
-            for result in results:
+        for scored in pool.map(lambda b: score(b, invoke, kind), batches):
+            if scored.retried is not None:
+                summary.retried += 1
+                report(
+                    f"batch {path.name}: a mini-batch failed ({scored.retried}); retried "
+                    "record by record"
+                )
+            for result in scored.results:
                 if isinstance(result, RecordFailure):
-                    failures.append(result)
+                    summary.failures.append(result)
+                    report(f"batch: record failed: {result}")
                 else:
                     sink.write(result + b"\n")
-                    written += 1
-            progress.advance(len(results), report)
-    return len(records), written, failures, out
+                    summary.written += 1
+            progress.advance(len(scored.results), report)
+    summary.outputs.append(out)
 
 
 def run_local_batch(
@@ -157,20 +177,15 @@ def run_local_batch(
     summary = BatchSummary()
     started = time.perf_counter()
     for path in inputs:
-        records, written, failures, out = run_file(
+        run_file(
             path,
             output_dir,
             settings,
             invoke,
+            summary,
             given_type=given_type,
             concurrency=concurrency,
             report=report,
         )
-        summary.records += records
-        summary.written += written
-        summary.failures.extend(failures)
-        summary.outputs.append(out)
-        for failure in failures:
-            report(f"batch: record failed: {failure}")
     summary.seconds = time.perf_counter() - started
     return summary
