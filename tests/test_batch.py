@@ -21,11 +21,13 @@ from skdeploy.tooling.batch import (
     Endpoint,
     MiniBatch,
     Record,
+    concurrency,
     count_output_records,
     mini_batches,
     read_records,
     run_local_batch,
     run_remote,
+    run_transform_job,
     score,
     transform_job_request,
 )
@@ -244,6 +246,36 @@ def test_the_endpoint_started_for_a_batch_takes_max_payload_mb_not_the_invoke_li
     assert started == [("--max-payload-bytes", str(20 * 1024 * 1024))]
 
 
+class _AskedEndpoint:
+    """An endpoint whose ``/execution-parameters`` answers ``document`` (None: a 404)."""
+
+    def __init__(self, document: dict[str, Any] | None) -> None:
+        self.document, self.asked = document, 0
+
+    def execution_parameters(self) -> dict[str, Any] | None:
+        self.asked += 1
+        return self.document
+
+
+@pytest.mark.parametrize(
+    ("setting", "document", "expected", "asked"),
+    [
+        (4, {"MaxConcurrentTransforms": 3}, 4, 0),
+        (0, {"MaxConcurrentTransforms": 3}, 3, 1),
+        (0, None, 1, 1),
+        (0, {"MaxConcurrentTransforms": "many"}, 1, 1),
+    ],
+    ids=["the-setting", "asks-the-container", "no-answer", "a-bad-answer"],
+)
+def test_concurrency_is_the_setting_or_what_the_container_answers(
+    setting: int, document: dict[str, Any] | None, expected: int, asked: int
+) -> None:
+    """maxConcurrentTransforms 0 asks /execution-parameters, as SageMaker does; else one."""
+    endpoint = _AskedEndpoint(document)
+    chosen = concurrency(BatchSettings(max_concurrent_transforms=setting), endpoint)  # type: ignore[arg-type]
+    assert (chosen, endpoint.asked) == (expected, asked)
+
+
 # ---- settings ----
 
 
@@ -258,6 +290,8 @@ def test_the_batch_settings_are_read_from_the_stack_and_checked(tmp_path: Path) 
     bad = make_project(tmp_path / "bad", config={"skdeploy:batch": {"maxPayloadMb": 101}})
     with pytest.raises(SettingsError, match=r"batch\.maxPayloadMb"):
         load_stack_settings(bad, "dev")
+    with pytest.raises(ValueError, match="invalid batch: strategy = 'Sometimes'"):
+        BatchSettings(strategy="Sometimes")
 
 
 # ---- the remote batch: CreateTransformJob ----
@@ -301,6 +335,41 @@ def test_a_broken_transform_job_request_is_caught_by_the_validation() -> None:
     request["MaxPayloadInMB"] = "6"
     report = ParamValidator().validate(request, create_transform_job_shape())
     assert report.has_errors()
+
+
+class _SlowJobs:
+    """A SageMaker client whose transform job is InProgress twice, then ends as ``end``."""
+
+    def __init__(self, end: str) -> None:
+        self.statuses = ["InProgress", "InProgress", end]
+        self.created: list[dict[str, Any]] = []
+
+    def create_transform_job(self, **request: Any) -> None:
+        self.created.append(request)
+
+    def describe_transform_job(self, TransformJobName: str) -> dict[str, Any]:
+        status = self.statuses.pop(0)
+        reason = "ClientError: bad input" if status == "Failed" else None
+        return {"TransformJobStatus": status, "FailureReason": reason}
+
+
+@pytest.mark.parametrize(
+    ("end", "reason"), [("Completed", None), ("Failed", "ClientError: bad input")]
+)
+def test_the_job_is_polled_with_progress_until_it_ends(end: str, reason: str | None) -> None:
+    """DescribeTransformJob is polled, a status line each time, until the job stops changing."""
+    client = _SlowJobs(end)
+    lines: list[str] = []
+    sleeps: list[float] = []
+    request = transform_job_request(_job(), "job-1")
+    status, why, _ = run_transform_job(
+        client, request, report=lines.append, poll_seconds=7, sleep=sleeps.append
+    )
+    assert (status, why) == (end, reason)
+    assert client.created == [request]
+    assert sleeps == [7, 7]
+    assert lines[0] == "batch: created transform job job-1"
+    assert [line.split()[2] for line in lines[1:]] == ["InProgress", "InProgress", end]
 
 
 @pytest.fixture
