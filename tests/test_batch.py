@@ -1,5 +1,9 @@
 """``skdeploy batch``: SageMaker's splitting and batching, the local run through a real local
-endpoint, bad records, and the CreateTransformJob request (botocore's model, moto)."""
+endpoint, bad records, and the CreateTransformJob request (botocore's model, moto).
+
+Over 400 lines on purpose: the one test module of the batch package, in four sections (splitting,
+local, settings, remote) that share its helpers; split it by section if it grows.
+"""
 
 from __future__ import annotations
 
