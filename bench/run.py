@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_artifact
+import bench_batch
 import bench_endpoint
 import bench_handlers
 import bench_inspector
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "memory": bench_memory.main,
     "load-memory": bench_memory.load_main,
     "inspector": bench_inspector.main,
+    "batch": bench_batch.main,
 }
 
 

@@ -6,7 +6,7 @@ function ``(argparse.Namespace) -> int`` returning the exit code.
 
 from __future__ import annotations
 
-from skdeploy.tooling import build, demo, history, local, plan, rollback, smoke
+from skdeploy.tooling import batch, build, demo, history, local, plan, rollback, smoke
 from skdeploy.tooling.common import Registrar
 
 REGISTRARS: list[Registrar] = [
@@ -17,4 +17,5 @@ REGISTRARS: list[Registrar] = [
     plan.register,
     rollback.register,
     history.register,
+    batch.register,
 ]

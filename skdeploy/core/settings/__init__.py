@@ -18,6 +18,7 @@ before any resource is declared, so a bad stack file never half-deploys.
 
 from skdeploy.core.settings._rules import Member, Rule, Setting
 from skdeploy.core.settings._yaml import MAX_SETTINGS_FILE_BYTES, MAX_YAML_DEPTH
+from skdeploy.core.settings.batch import BatchSettings
 from skdeploy.core.settings.errors import SettingsError
 from skdeploy.core.settings.guardrails import (
     PRODUCTION_ENVIRONMENTS,
@@ -68,6 +69,7 @@ __all__ = [
     "ApiSettings",
     "AsyncInferenceSettings",
     "AutoscalingSettings",
+    "BatchSettings",
     "DataCaptureSettings",
     "DeploymentSettings",
     "EndpointSettings",

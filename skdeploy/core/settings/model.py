@@ -24,6 +24,7 @@ from skdeploy.core.frameworks import FRAMEWORKS, Framework
 from skdeploy.core.pickle.inspect import InspectionLimits
 from skdeploy.core.settings._patterns import S3_URI_PATTERN
 from skdeploy.core.settings._rules import member_problems, refuse_invalid
+from skdeploy.core.settings.batch import BatchSettings
 from skdeploy.core.settings.members import (
     API,
     ASYNC,
@@ -235,6 +236,8 @@ class EndpointSettings:
     serving_variant: str = DEFAULT_VARIANT
     #: The artifact already in the bucket the stack serves instead of a build (a rollback).
     artifact_sha256: str | None = None
+    #: How ``skdeploy batch`` splits and runs a dataset (``batch``).
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     @property
     def endpoint_kind(self) -> str:

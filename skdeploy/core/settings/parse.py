@@ -17,6 +17,7 @@ from skdeploy.core.pickle.inspect import InspectionLimits
 from skdeploy.core.settings._coerce import as_bool, as_int, as_object, as_str_list
 from skdeploy.core.settings._patterns import REGION_PATTERN
 from skdeploy.core.settings._rules import parse_map
+from skdeploy.core.settings.batch import BatchSettings, parse_batch
 from skdeploy.core.settings.errors import Problems, SettingsError
 from skdeploy.core.settings.guardrails import check_safeguards, parse_overrides
 from skdeploy.core.settings.instance_types import instance_type_rule
@@ -80,6 +81,7 @@ class _ServingKeys:
     probabilities: bool | None
     csv_header: str | None
     overrides: frozenset[str]
+    batch: BatchSettings
 
 
 def parse_settings(
@@ -131,6 +133,7 @@ def _serving_and_production(
         probabilities=values.read(problems, PROBABILITIES),
         csv_header=values.read(problems, CSV_HEADER),
         overrides=parse_overrides(problems, values.get("productionOverrides")),
+        batch=parse_batch(problems, values.get("batch")),
     )
     check_safeguards(problems, values, stack=stack, tags=tags, overrides=serving.overrides)
     if model.artifact_sha256 is not None and (variants or shadow is not None):
@@ -325,4 +328,5 @@ def _settings(
         protect=production.protect,
         allow_endpoint_replacement=production.allow_endpoint_replacement,
         api=production.api,
+        batch=serving.batch,
     )

@@ -26,6 +26,7 @@ from skdeploy.core.settings._patterns import (
     SHA256_PATTERN,
 )
 from skdeploy.core.settings._rules import Rule, Setting, flag, matching, spoken, whole
+from skdeploy.core.settings.batch import BATCH_KEY
 from skdeploy.core.settings.members import (
     API,
     ASYNC,
@@ -322,6 +323,7 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
     SHADOW_KEY,
     API_KEY,
     PICKLE_LIMITS_KEY,
+    BATCH_KEY,
     TRUSTED_MODULES,
     PROBABILITIES,
     CSV_HEADER,
