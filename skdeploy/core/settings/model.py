@@ -35,6 +35,7 @@ from skdeploy.core.settings.members import (
     VARIANT,
     VPC,
 )
+from skdeploy.core.settings.multimodel import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,8 @@ class EndpointSettings:
     api: ApiSettings | None = None
     variants: tuple[VariantSettings, ...] = ()
     shadow: VariantSettings | None = None
+    #: The models of a multi-model endpoint (``models``); empty for every other stack.
+    models: tuple[ModelSettings, ...] = ()
     #: Bounds of the pickle inspection of this stack's model files (``pickleLimits``).
     pickle_limits: InspectionLimits = field(default_factory=InspectionLimits)
     #: Requirements of a production stack it goes without (``productionOverrides``).
@@ -267,6 +270,11 @@ class EndpointSettings:
     def several_models(self) -> bool:
         """Whether the endpoint runs more than the top-level model: ``variants`` or a shadow."""
         return bool(self.variants) or self.shadow is not None
+
+    @property
+    def multi_model(self) -> bool:
+        """Whether one endpoint serves ``models`` in SageMaker's MultiModel mode."""
+        return bool(self.models)
 
     @property
     def served_variants(self) -> tuple[VariantSettings, ...]:
