@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.validate import ParamValidator
 
-from skdeploy.core.settings import SettingsError, parse_settings
+from skdeploy.core.constants import MULTI_MODEL_PREFIX
+from skdeploy.core.preflight import static_checks
+from skdeploy.core.settings import SettingsError, parse_settings, read_stack_config
 from skdeploy.core.settings.multimodel import SERVERLESS_SOURCE
+from skdeploy.tooling.mockrun import ProgramRun, run_program
+from tests import aws_requests
 from tests.support import copy_project, shift_predictions
 
 MODEL_NAMES = ("iris-a", "iris-b", "iris-c")
@@ -114,3 +122,99 @@ def test_keys_skdeploy_does_not_combine_with_models_are_refused(
     message = problems_of(project, {"models": models_setting(), key: value})
     assert f"{key} = " in message
     assert "not with models" in message
+
+
+# --- The program: one artifact per model, one MultiModel Model ----------------------------------
+
+SAGEMAKER = boto3.client(
+    "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+).meta.service_model
+
+
+def multi_model_run(project: Path) -> ProgramRun:
+    """The staging stack of ``project`` with the three models, run under Pulumi's mocks."""
+    config = read_stack_config(project, "staging")
+    config["skdeploy:models"] = models_setting()
+    return run_program(project, "staging", config)
+
+
+@pytest.fixture(scope="module")
+def declared(project: Path) -> ProgramRun:
+    return multi_model_run(project)
+
+
+def test_three_models_build_three_artifacts_under_one_prefix(declared: ProgramRun) -> None:
+    """Each model is its own content-addressed object under the multi-model prefix."""
+    objects = declared.by_type("aws:s3/bucketObjectv2:BucketObjectv2")
+    keys = sorted(o.inputs["key"] for o in objects)
+    assert len(keys) == len(MODEL_NAMES)
+    for key, name in zip(keys, MODEL_NAMES, strict=True):
+        assert re.fullmatch(MULTI_MODEL_PREFIX + name + r"-[0-9a-f]{64}\.tar\.gz", key), key
+    # Three handler folders (answers shifted by 0, 100, 200): three different artifacts.
+    assert len({key.rsplit("-", 1)[1] for key in keys}) == len(MODEL_NAMES)
+
+
+def test_the_model_serves_the_prefix_in_multi_model_mode(declared: ProgramRun) -> None:
+    """One Model, ``Mode: MultiModel``, its ``modelDataUrl`` the common prefix."""
+    (model,) = declared.by_type("aws:sagemaker/model:Model")
+    container = model.inputs["primaryContainer"]
+    assert container["mode"] == "MultiModel"
+    bucket = declared.one("aws:s3/bucket:Bucket").outputs["bucket"]
+    assert container["modelDataUrl"] == f"s3://{bucket}/{MULTI_MODEL_PREFIX}"
+    assert declared.exports["modelDataUrl"] == container["modelDataUrl"]
+
+
+def test_the_role_reads_exactly_the_multi_model_prefix(declared: ProgramRun) -> None:
+    """The execution role's artifact grant is the multi-model prefix and nothing wider."""
+    policy = json.loads(declared.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    bucket = declared.one("aws:s3/bucket:Bucket").outputs["bucket"]
+    reads = [s["Resource"] for s in policy["Statement"] if "s3:GetObject" in str(s.get("Action"))]
+    assert reads == [[f"arn:aws:s3:::{bucket}/{MULTI_MODEL_PREFIX}*"]], reads
+
+
+def test_every_sagemaker_request_passes_botocore_validation(declared: ProgramRun) -> None:
+    """CreateModel, CreateEndpointConfig and CreateEndpoint validate against botocore's model."""
+    calls = {
+        "CreateModel": aws_requests.create_model(declared.one("aws:sagemaker/model:Model")),
+        "CreateEndpointConfig": aws_requests.create_endpoint_config(
+            declared.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+        ),
+        "CreateEndpoint": aws_requests.create_endpoint(
+            declared.one("aws:sagemaker/endpoint:Endpoint")
+        ),
+    }
+    for operation, params in calls.items():
+        shape = SAGEMAKER.operation_model(operation).input_shape
+        report = ParamValidator().validate(aws_requests.coerce(params, shape), shape)
+        assert not report.has_errors(), f"{operation}: {report.generate_report()}"
+    assert calls["CreateModel"]["PrimaryContainer"]["Mode"] == "MultiModel"
+
+
+def test_a_change_to_one_model_replaces_only_its_artifact(tmp_path: Path) -> None:
+    """Shifting one model's answers changes its object's key; the others and the Model stay."""
+    project = multi_model_project(tmp_path)
+    before = multi_model_run(project)
+    shift_predictions(project / "models" / "iris-a" / "inference", 1.0)
+    after = multi_model_run(project)
+
+    def keys(run: ProgramRun) -> dict[str, str]:
+        return {
+            o.name: o.inputs["key"] for o in run.by_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        }
+
+    changed = {n for n in keys(before) if keys(before)[n] != keys(after)[n]}
+    assert changed == {"skdeploy-staging-model-iris-a-artifact"}
+    model = "aws:sagemaker/model:Model"
+    assert (
+        before.one(model).inputs["primaryContainer"] == after.one(model).inputs["primaryContainer"]
+    )
+
+
+def test_each_model_is_preflight_checked_and_named(tmp_path: Path) -> None:
+    """A bad model file in one model refuses the stack, and the findings name that model."""
+    project = multi_model_project(tmp_path)
+    (project / "models" / "iris-b" / "model" / "model.joblib").write_bytes(b"not a pickle")
+    report = static_checks(parse(project, {"models": models_setting()}))
+    assert not report.ok
+    assert report.errors
+    assert all(f.message.startswith("iris-b: ") for f in report.errors), report.render()

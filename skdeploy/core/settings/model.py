@@ -277,6 +277,29 @@ class EndpointSettings:
         return bool(self.models)
 
     @property
+    def model_views(self) -> tuple[tuple[str, EndpointSettings], ...]:
+        """Each model with the single-model view of the stack that serves it alone.
+
+        A multi-model stack's models are checked, built, served locally and smoke-tested each
+        exactly as a single model is; any other stack is its own one view (named ``""``).
+        """
+        if not self.models:
+            return (("", self),)
+        return tuple(
+            (
+                m.name,
+                replace(
+                    self,
+                    model_dir=m.model_dir,
+                    inference_dir=m.inference_dir,
+                    model_files=m.model_files,
+                    models=(),
+                ),
+            )
+            for m in self.models
+        )
+
+    @property
     def served_variants(self) -> tuple[VariantSettings, ...]:
         """Every model the endpoint runs: the production variants, then the shadow if any."""
         return (*self.production_variants, *((self.shadow,) if self.shadow else ()))

@@ -16,7 +16,7 @@ from skdeploy.core.settings._patterns import ENDPOINT_NAME_PATTERN
 from skdeploy.core.settings._rules import Member, Rule, Setting, parse_map
 from skdeploy.core.settings.errors import Problems
 from skdeploy.core.settings.members import DEFAULT_INFERENCE_DIR
-from skdeploy.core.settings.paths import directory, handler_directory
+from skdeploy.core.settings.paths import directory, handler_directory, model_files
 
 if TYPE_CHECKING:  # values reads the schema, which lists this module's key
     from skdeploy.core.settings.values import StackValues
@@ -76,6 +76,8 @@ class ModelSettings:
     name: str
     model_dir: Path
     inference_dir: Path
+    #: The ``*.joblib`` files of ``model_dir`` (a model ships all of them).
+    model_files: tuple[str, ...]
 
 
 def parse_models(
@@ -114,9 +116,10 @@ def _parse_model(
     inference_dir = handler_directory(
         problems, f"{key}.inferenceDir", parsed["inferenceDir"], project_dir
     )
-    if model_dir is None or inference_dir is None:
+    files = model_files(problems, None, model_dir, f"{key}.modelDir")
+    if model_dir is None or inference_dir is None or not files:
         return None
-    return ModelSettings(parsed["name"], model_dir, inference_dir)
+    return ModelSettings(parsed["name"], model_dir, inference_dir, files)
 
 
 def _refuse_combinations(problems: Problems, values: StackValues) -> None:
