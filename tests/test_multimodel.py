@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 from botocore.validate import ParamValidator
 
@@ -17,6 +21,7 @@ from skdeploy.core.settings import SettingsError, parse_settings, read_stack_con
 from skdeploy.core.settings.multimodel import SERVERLESS_SOURCE
 from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
+from tests.conftest import make_project, running_serve
 from tests.support import copy_project, shift_predictions
 
 MODEL_NAMES = ("iris-a", "iris-b", "iris-c")
@@ -218,3 +223,68 @@ def test_each_model_is_preflight_checked_and_named(tmp_path: Path) -> None:
     assert not report.ok
     assert report.errors
     assert all(f.message.startswith("iris-b: ") for f in report.errors), report.render()
+
+
+# --- skdeploy serve: every model on one port, routed by TargetModel -----------------------------
+
+
+@pytest.fixture(scope="module")
+def served(runtime_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``skdeploy serve`` of a three-model test stack, through a real boto3 client."""
+    if sys.platform == "win32":
+        pytest.skip("skdeploy serve needs Linux or macOS (gunicorn)")
+    work = tmp_path_factory.mktemp("multimodel-serve")
+    project = make_project(work / "project", config={"skdeploy:models": models_setting()})
+    multi_model_project_models(project)
+    with running_serve(project, work / "logs") as endpoint:
+        yield endpoint
+
+
+def multi_model_project_models(project: Path) -> None:
+    """The three model folders of :func:`multi_model_project`, in an existing project copy."""
+    for index, name in enumerate(MODEL_NAMES):
+        shutil.copytree(project / "model", project / "models" / name / "model")
+        handlers = project / "models" / name / "inference"
+        shutil.copytree(project / "inference", handlers)
+        if index:
+            shift_predictions(handlers, 100.0 * index)
+
+
+def invoke(endpoint: Any, target: str | None) -> dict[str, Any]:
+    extra = {} if target is None else {"TargetModel": target}
+    answer = endpoint.client().invoke_endpoint(
+        EndpointName=endpoint.endpoint_name,
+        ContentType="application/json",
+        Accept="application/json",
+        Body=json.dumps(SAMPLES["instances"]),
+        **extra,
+    )
+    return dict(json.loads(answer["Body"].read()))
+
+
+SAMPLES = json.loads((Path(__file__).parents[1] / "model" / "samples.json").read_text())
+
+
+def test_each_target_model_answers_with_its_own_model(served: Any) -> None:
+    """Bare names and the deployed ``<name>-<sha>.tar.gz`` keys reach their own model."""
+    base = [float(p) for p in invoke(served, "iris-a")["predictions"]]
+    for index, name in enumerate(MODEL_NAMES):
+        got = [float(p) for p in invoke(served, name)["predictions"]]
+        assert got == [p + 100.0 * index for p in base], name
+    ready = json.loads((served.stdout.parent / "ready.json").read_text())
+    for target in ready["models"]:
+        name = target.rsplit("-", 1)[0]
+        assert invoke(served, target) == invoke(served, name)
+
+
+@pytest.mark.parametrize("target", ["iris-z", None])
+def test_an_unknown_or_missing_target_is_a_validation_error(
+    served: Any, target: str | None
+) -> None:
+    """botocore raises the service's ValidationError (a 400 with a JSON body)."""
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        invoke(served, target)
+    error = raised.value.response
+    assert error["Error"]["Code"] == "ValidationError"
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "iris-a-" in error["Error"]["Message"]
