@@ -19,24 +19,37 @@ from skdeploy.core.constants import MULTI_MODEL_PREFIX
 from skdeploy.core.preflight import static_checks
 from skdeploy.core.settings import SettingsError, parse_settings, read_stack_config
 from skdeploy.core.settings.multimodel import SERVERLESS_SOURCE
+from skdeploy.tooling import cli
 from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
-from tests.conftest import make_project, running_serve
+from tests.conftest import TEST_STACK, make_project, running_serve
 from tests.support import copy_project, shift_predictions
 
 MODEL_NAMES = ("iris-a", "iris-b", "iris-c")
 
 
 def multi_model_project(dest: Path) -> Path:
-    """The project with three models: one model file, handlers shifting answers by 0, 100, 200."""
+    """The project with three models (see :func:`add_models`)."""
     project = copy_project(dest)
+    add_models(project)
+    return project
+
+
+def add_models(project: Path) -> None:
+    """Three models under ``models/``: one model file, handlers shifting its answers by 0, 100
+    and 200, and each model's samples (predictions and targets) shifted to match."""
     for index, name in enumerate(MODEL_NAMES):
-        shutil.copytree(project / "model", project / "models" / name / "model")
+        model_dir = project / "models" / name / "model"
+        shutil.copytree(project / "model", model_dir)
         handlers = project / "models" / name / "inference"
         shutil.copytree(project / "inference", handlers)
         if index:
-            shift_predictions(handlers, 100.0 * index)
-    return project
+            shift = 100.0 * index
+            shift_predictions(handlers, shift)
+            samples = json.loads((model_dir / "samples.json").read_text())
+            for key in ("predictions", "targets"):
+                samples[key] = [value + shift for value in samples[key]]
+            (model_dir / "samples.json").write_text(json.dumps(samples))
 
 
 def models_setting() -> list[dict[str, str]]:
@@ -235,19 +248,14 @@ def served(runtime_python: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         pytest.skip("skdeploy serve needs Linux or macOS (gunicorn)")
     work = tmp_path_factory.mktemp("multimodel-serve")
     project = make_project(work / "project", config={"skdeploy:models": models_setting()})
-    multi_model_project_models(project)
+    add_models(project)
     with running_serve(project, work / "logs") as endpoint:
         yield endpoint
 
 
-def multi_model_project_models(project: Path) -> None:
-    """The three model folders of :func:`multi_model_project`, in an existing project copy."""
-    for index, name in enumerate(MODEL_NAMES):
-        shutil.copytree(project / "model", project / "models" / name / "model")
-        handlers = project / "models" / name / "inference"
-        shutil.copytree(project / "inference", handlers)
-        if index:
-            shift_predictions(handlers, 100.0 * index)
+def served_project(endpoint: Any) -> Path:
+    """The project the ``served`` endpoint runs (beside its logs folder)."""
+    return Path(endpoint.stdout).parent.parent / "project"
 
 
 def invoke(endpoint: Any, target: str | None) -> dict[str, Any]:
@@ -288,3 +296,29 @@ def test_an_unknown_or_missing_target_is_a_validation_error(
     assert error["Error"]["Code"] == "ValidationError"
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "iris-a-" in error["Error"]["Message"]
+
+
+def test_smoke_checks_every_model_against_its_own_samples(
+    served: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One smoke run per model, each through its TargetModel, each passing on its samples."""
+    where = ["--stack", TEST_STACK, "--project-dir", str(served_project(served))]
+    code = cli.main(["smoke", *where, "--endpoint-url", served.url, "--calls", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_OK, captured.out + captured.err
+    runs = json.loads(captured.out)["variants"]
+    assert [target.rsplit("-", 1)[0] for target in runs] == list(MODEL_NAMES)
+    assert all(target.endswith(".tar.gz") for target in runs)
+
+
+def test_smoke_fails_when_a_model_answers_with_another_models_predictions(
+    served: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Swapped samples (iris-b's file under iris-c) fail the predictions check of iris-c."""
+    project = tmp_path / "swapped"
+    shutil.copytree(served_project(served), project, symlinks=True)
+    models = project / "models"
+    shutil.copy(models / "iris-b" / "model" / "samples.json", models / "iris-c" / "model")
+    where = ["--stack", TEST_STACK, "--project-dir", str(project)]
+    code = cli.main(["smoke", *where, "--endpoint-url", served.url, "--calls", "2"])
+    assert code == cli.EXIT_FAILED, capsys.readouterr().out
