@@ -14,6 +14,7 @@ import boto3
 import botocore.exceptions
 import pytest
 from botocore.validate import ParamValidator
+from moto import mock_aws
 
 from skdeploy.core.constants import MULTI_MODEL_PREFIX
 from skdeploy.core.preflight import static_checks
@@ -322,3 +323,40 @@ def test_smoke_fails_when_a_model_answers_with_another_models_predictions(
     where = ["--stack", TEST_STACK, "--project-dir", str(project)]
     code = cli.main(["smoke", *where, "--endpoint-url", served.url, "--calls", "2"])
     assert code == cli.EXIT_FAILED, capsys.readouterr().out
+
+
+def test_moto_accepts_the_role_and_the_multi_model_endpoint(
+    declared: ProgramRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Role, policy, MultiModel Model, configuration and endpoint: moto accepts them."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(key, "testing")
+    region = declared.exports["region"]
+    with mock_aws():
+        iam = boto3.client("iam", region_name=region)
+        role = declared.one("aws:iam/role:Role")
+        iam.create_role(
+            RoleName=role.outputs["name"], AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"]
+        )
+        iam.put_role_policy(
+            RoleName=role.outputs["name"],
+            PolicyName="execution",
+            PolicyDocument=declared.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"],
+        )
+        sagemaker = boto3.client("sagemaker", region_name=region)
+        model = declared.one("aws:sagemaker/model:Model")
+        config = declared.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+        endpoint = declared.one("aws:sagemaker/endpoint:Endpoint")
+        for operation, params, call in (
+            ("CreateModel", aws_requests.create_model(model), sagemaker.create_model),
+            (
+                "CreateEndpointConfig",
+                aws_requests.create_endpoint_config(config),
+                sagemaker.create_endpoint_config,
+            ),
+            ("CreateEndpoint", aws_requests.create_endpoint(endpoint), sagemaker.create_endpoint),
+        ):
+            call(**aws_requests.coerce(params, SAGEMAKER.operation_model(operation).input_shape))
+        described = sagemaker.describe_model(ModelName=declared.exports["modelName"])
+        assert described["PrimaryContainer"]["Mode"] == "MultiModel"
+        assert described["PrimaryContainer"]["ModelDataUrl"] == declared.exports["modelDataUrl"]
