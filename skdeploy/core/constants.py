@@ -87,6 +87,20 @@ def artifact_key(sha256: str) -> str:
     return f"{ARTIFACT_PREFIX}{sha256}/{ARTIFACT_NAME}"
 
 
+#: Key prefix of a multi-model endpoint's artifacts: the Model's ``modelDataUrl``, and all the
+#: execution role reads.
+MULTI_MODEL_PREFIX: Final = "multi-models/"
+
+
+def target_model(name: str, sha256: str) -> str:
+    """A multi-model artifact's key under :data:`MULTI_MODEL_PREFIX`: its ``TargetModel``.
+
+    Content-addressed like :func:`artifact_key`: SageMaker caches a loaded model by this name, so
+    a changed model must be a new name, and the unchanged ones keep theirs.
+    """
+    return f"{name}-{sha256}.tar.gz"
+
+
 # --- Endpoint -----------------------------------------------------------------------------------
 #: Name of the single production variant. Stable: blue/green updates need the same names.
 DEFAULT_VARIANT: Final = "AllTraffic"

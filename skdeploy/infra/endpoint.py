@@ -44,7 +44,7 @@ from skdeploy.infra.naming import Naming, resource_tags
 from skdeploy.infra.role import Account, ExecutionRole, RoleGrants
 from skdeploy.infra.scaling import Autoscaling
 from skdeploy.infra.serving import Serving, ServingInputs
-from skdeploy.infra.store import ArtifactStore, build_artifacts
+from skdeploy.infra.store import ArtifactStore, build_artifacts, stack_sha256
 
 __all__ = [
     "ROLLBACK_ALARMS",
@@ -111,7 +111,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         served = settings.production_variants
         variants = (*served, *([settings.shadow] if settings.shadow else []))
         naming = Naming(name.lower(), single=not settings.variants)
-        tags = resource_tags(settings, built[served[0].name].sha256)
+        tags = resource_tags(settings, stack_sha256(settings, built))
         account = Account(
             partition=aws.get_partition_output(opts=self._invoke()).partition,
             account_id=aws.get_caller_identity_output(opts=self._invoke()).account_id,
@@ -148,7 +148,7 @@ class SklearnEndpoint(pulumi.ComponentResource):
         self.endpoint_config_name = serving.config.name
         self.model_name = serving.models[served[0].name].name
         self.model_data_url = store.model_data_url(served[0].name)
-        self.artifact_sha256 = pulumi.Output.from_input(built[served[0].name].sha256)
+        self.artifact_sha256 = pulumi.Output.from_input(stack_sha256(settings, built))
         self.image_uri = image_uri
         self.region = pulumi.Output.from_input(settings.region)
         self.endpoint_kind = kind

@@ -101,13 +101,22 @@ class Serving(pulumi.ComponentResource):
         self, variant: VariantSettings, inputs: ServingInputs, tags: Mapping[str, str]
     ) -> aws.sagemaker.Model:
         settings = self._settings
-        uploaded = inputs.store.objects.get(variant.name)
+        store = inputs.store
+        uploaded = (
+            list(store.objects.values())
+            if store.multi_model
+            else [store.objects[variant.name]]
+            if variant.name in store.objects
+            else []
+        )
         return aws.sagemaker.Model(
             self._naming.of(variant, "model"),
             execution_role_arn=inputs.role.role.arn,
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                 image=inputs.image_uri,
-                model_data_url=inputs.store.model_data_url(variant.name),
+                model_data_url=store.model_data_url(variant.name),
+                # One container serves every artifact under the prefix, by TargetModel.
+                mode="MultiModel" if settings.multi_model else None,
                 environment=container_environment(settings.region, settings.handler_environment),
             ),
             enable_network_isolation=settings.network_isolation,
@@ -118,11 +127,7 @@ class Serving(pulumi.ComponentResource):
                 security_group_ids=list(settings.vpc.security_group_ids),
             ),
             tags=model_tags(settings, tags),
-            opts=self._moved(
-                pulumi.ResourceOptions(
-                    depends_on=[inputs.role.policy, *([uploaded] if uploaded is not None else [])]
-                )
-            ),
+            opts=self._moved(pulumi.ResourceOptions(depends_on=[inputs.role.policy, *uploaded])),
         )
 
     def _config(

@@ -4,6 +4,10 @@ Each artifact sits under its content address (``models/<sha256>/model.tar.gz``),
 is a new object (and a new ``modelDataUrl``, which replaces the Model); old objects are kept
 when newer ones replace them, for a rollback still reads its own.
 
+A multi-model stack (``models``) uploads one artifact per model under one prefix
+(``multi-models/<name>-<sha256>.tar.gz``, see :func:`~skdeploy.core.constants.target_model`): the
+Model's ``modelDataUrl`` is the prefix, so a changed model replaces only its own object.
+
 A stack pinned to an earlier artifact (``artifactSha256``, written by ``skdeploy rollback``)
 builds nothing and uploads nothing: its artifact is the object already under that sha's key, and
 the store declares no object for it (the one it held leaves the state, and stays in S3).
@@ -11,6 +15,7 @@ the store declares no object for it (the one it held leaves the state, and stays
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +25,14 @@ import pulumi_aws as aws
 
 from skdeploy.core import iam
 from skdeploy.core.artifact import Artifact, build_artifact, build_for_settings
-from skdeploy.core.constants import ARTIFACT_PREFIX, BUILD_DIR, DEFAULT_VARIANT, artifact_key
+from skdeploy.core.constants import (
+    ARTIFACT_PREFIX,
+    BUILD_DIR,
+    DEFAULT_VARIANT,
+    MULTI_MODEL_PREFIX,
+    artifact_key,
+    target_model,
+)
 from skdeploy.core.settings import EndpointSettings, VariantSettings
 from skdeploy.infra.naming import Naming, moved_from
 
@@ -35,6 +47,8 @@ def build_artifacts(settings: EndpointSettings) -> dict[str, Artifact]:
     """
     if settings.artifact_sha256 is not None:
         return {DEFAULT_VARIANT: pinned_artifact(settings.artifact_sha256)}
+    if settings.multi_model:
+        return {name: build_for_settings(view) for name, view in settings.model_views}
     variants = (*settings.production_variants, *([settings.shadow] if settings.shadow else []))
     single = not settings.variants
     built: dict[str, Artifact] = {}
@@ -50,6 +64,15 @@ def build_artifacts(settings: EndpointSettings) -> dict[str, Artifact]:
                 project_dir=settings.project_dir,
             )
     return built
+
+
+def stack_sha256(settings: EndpointSettings, artifacts: Mapping[str, Artifact]) -> str:
+    """The sha256 the stack's tags and ``artifactSha256`` output carry: its served artifact's, or,
+    for a multi-model stack, the digest of its ``name=sha256`` lines (one address for the set)."""
+    if not settings.multi_model:
+        return artifacts[settings.production_variants[0].name].sha256
+    lines = "".join(f"{m.name}={artifacts[m.name].sha256}\n" for m in settings.models)
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def pinned_artifact(sha256: str) -> Artifact:
@@ -90,36 +113,89 @@ class ArtifactStore(pulumi.ComponentResource):
             ),
         )
         guards = self._bucket_guards(naming, settings.kms_key_arn)
+        self.multi_model = settings.multi_model
+        if self.multi_model:
+            self._model_objects(naming, settings, artifacts, tags, guards)
+        else:
+            self._variant_objects(naming, settings, artifacts, variants, tags, guards)
+        # The whole content-addressed prefix: during an update or a rollback the running
+        # configuration still downloads its own (older) artifact.
+        prefix = MULTI_MODEL_PREFIX if self.multi_model else ARTIFACT_PREFIX
+        self.prefix_arn = pulumi.Output.concat(self.bucket.arn, "/", prefix, "*")
+        self.register_outputs({"bucket": self.bucket.bucket, "prefixArn": self.prefix_arn})
+
+    def _variant_objects(
+        self,
+        naming: Naming,
+        settings: EndpointSettings,
+        artifacts: Mapping[str, Artifact],
+        variants: Sequence[VariantSettings],
+        tags: Mapping[str, str],
+        guards: list[pulumi.Resource],
+    ) -> None:
+        """One object per distinct variant artifact, none for a pinned one."""
         self.keys = {v.name: artifact_key(artifacts[v.name].sha256) for v in variants}
         by_key: dict[str, aws.s3.BucketObjectv2] = {}
         pinned = {artifact_key(settings.artifact_sha256)} if settings.artifact_sha256 else set()
         for variant in variants:
             key = self.keys[variant.name]
             if key not in by_key and key not in pinned:
-                by_key[key] = aws.s3.BucketObjectv2(
-                    naming.of(variant, "artifact"),
-                    bucket=self.bucket.id,
-                    key=key,
-                    source=pulumi.FileAsset(str(artifacts[variant.name].path)),
-                    content_type="application/gzip",
-                    tags=dict(tags),
-                    opts=self._moved(
-                        pulumi.ResourceOptions(retain_on_delete=True, depends_on=guards)
-                    ),
+                by_key[key] = self._object(
+                    naming.of(variant, "artifact"), key, artifacts[variant.name], tags, guards
                 )
         self.objects = {
             v.name: by_key[self.keys[v.name]] for v in variants if self.keys[v.name] in by_key
         }
-        # The whole content-addressed prefix: during an update or a rollback the running
-        # configuration still downloads its own (older) artifact.
-        self.prefix_arn = pulumi.Output.concat(self.bucket.arn, "/", ARTIFACT_PREFIX, "*")
-        self.register_outputs({"bucket": self.bucket.bucket, "prefixArn": self.prefix_arn})
+
+    def _model_objects(
+        self,
+        naming: Naming,
+        settings: EndpointSettings,
+        artifacts: Mapping[str, Artifact],
+        tags: Mapping[str, str],
+        guards: list[pulumi.Resource],
+    ) -> None:
+        """One object per model of a multi-model endpoint, under the common prefix."""
+        self.keys = {
+            m.name: MULTI_MODEL_PREFIX + target_model(m.name, artifacts[m.name].sha256)
+            for m in settings.models
+        }
+        self.objects = {
+            m.name: self._object(
+                naming(f"model-{m.name.lower()}-artifact"),
+                self.keys[m.name],
+                artifacts[m.name],
+                tags,
+                guards,
+            )
+            for m in settings.models
+        }
+
+    def _object(
+        self,
+        name: str,
+        key: str,
+        artifact: Artifact,
+        tags: Mapping[str, str],
+        guards: list[pulumi.Resource],
+    ) -> aws.s3.BucketObjectv2:
+        return aws.s3.BucketObjectv2(
+            name,
+            bucket=self.bucket.id,
+            key=key,
+            source=pulumi.FileAsset(str(artifact.path)),
+            content_type="application/gzip",
+            tags=dict(tags),
+            opts=self._moved(pulumi.ResourceOptions(retain_on_delete=True, depends_on=guards)),
+        )
 
     def _moved(self, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
         return moved_from(self._old_parent, self, opts)
 
     def model_data_url(self, variant: str) -> pulumi.Output[str]:
-        """``s3://bucket/key`` of a variant's artifact."""
+        """``s3://bucket/key`` of a variant's artifact; a multi-model endpoint's common prefix."""
+        if self.multi_model:
+            return pulumi.Output.concat("s3://", self.bucket.bucket, "/", MULTI_MODEL_PREFIX)
         return pulumi.Output.concat("s3://", self.bucket.bucket, "/", self.keys[variant])
 
     def _bucket_guards(self, naming: Naming, kms_key_arn: str | None) -> list[pulumi.Resource]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from skdeploy.core.artifact import ArtifactError, artifact_inputs
 from skdeploy.core.preflight._handlers import check_handlers
 from skdeploy.core.preflight._pickles import check_pickles
-from skdeploy.core.preflight._report import PreflightError, PreflightReport
+from skdeploy.core.preflight._report import Finding, PreflightError, PreflightReport
 from skdeploy.core.preflight._requirements import check_requirements
 from skdeploy.core.preflight._sizes import check_sizes
 from skdeploy.core.preflight._trust import check_trust
@@ -20,6 +20,8 @@ def static_checks(settings: EndpointSettings) -> PreflightReport:
     First a gate, listed only when it refuses: every file the artifact would hold must resolve
     inside the project. When one does not, the other checks do not run: they would read it.
     """
+    if settings.multi_model:
+        return _each_model(settings)
     report = PreflightReport(settings.stack)
     if not check_containment(settings, report):
         return report
@@ -28,6 +30,18 @@ def static_checks(settings: EndpointSettings) -> PreflightReport:
     check_handlers(settings, report)
     check_requirements(settings, report)
     check_sizes(settings, report)
+    return report
+
+
+def _each_model(settings: EndpointSettings) -> PreflightReport:
+    """A multi-model stack: each model checked as a single model is, its findings named."""
+    report = PreflightReport(settings.stack)
+    for name, view in settings.model_views:
+        one = static_checks(view)
+        report.checks_run.extend(c for c in one.checks_run if c not in report.checks_run)
+        report.findings.extend(
+            Finding(f.check, f.severity, f"{name}: {f.message}") for f in one.findings
+        )
     return report
 
 

@@ -42,6 +42,7 @@ from skdeploy.core.settings.model import (
     VariantSettings,
     VpcSettings,
 )
+from skdeploy.core.settings.multimodel import ModelSettings
 from skdeploy.core.settings.parse import parse_settings
 from skdeploy.core.settings.paths import relative_to_project
 from skdeploy.core.settings.schema import LOG_RETENTION_DAYS, REGION_KEY, SECRET, SETTINGS
@@ -74,6 +75,7 @@ __all__ = [
     "DeploymentSettings",
     "EndpointSettings",
     "Member",
+    "ModelSettings",
     "Rule",
     "ServerlessSettings",
     "Setting",

@@ -36,6 +36,7 @@ from skdeploy.core.settings.members import (
     VARIANT,
     VPC,
 )
+from skdeploy.core.settings.multimodel import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,8 @@ class EndpointSettings:
     api: ApiSettings | None = None
     variants: tuple[VariantSettings, ...] = ()
     shadow: VariantSettings | None = None
+    #: The models of a multi-model endpoint (``models``); empty for every other stack.
+    models: tuple[ModelSettings, ...] = ()
     #: Bounds of the pickle inspection of this stack's model files (``pickleLimits``).
     pickle_limits: InspectionLimits = field(default_factory=InspectionLimits)
     #: Requirements of a production stack it goes without (``productionOverrides``).
@@ -270,6 +273,34 @@ class EndpointSettings:
     def several_models(self) -> bool:
         """Whether the endpoint runs more than the top-level model: ``variants`` or a shadow."""
         return bool(self.variants) or self.shadow is not None
+
+    @property
+    def multi_model(self) -> bool:
+        """Whether one endpoint serves ``models`` in SageMaker's MultiModel mode."""
+        return bool(self.models)
+
+    @property
+    def model_views(self) -> tuple[tuple[str, EndpointSettings], ...]:
+        """Each model with the single-model view of the stack that serves it alone.
+
+        A multi-model stack's models are checked, built, served locally and smoke-tested each
+        exactly as a single model is; any other stack is its own one view (named ``""``).
+        """
+        if not self.models:
+            return (("", self),)
+        return tuple(
+            (
+                m.name,
+                replace(
+                    self,
+                    model_dir=m.model_dir,
+                    inference_dir=m.inference_dir,
+                    model_files=m.model_files,
+                    models=(),
+                ),
+            )
+            for m in self.models
+        )
 
     @property
     def served_variants(self) -> tuple[VariantSettings, ...]:

@@ -9,7 +9,7 @@ through are in :mod:`.schema`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from skdeploy.core.constants import DEFAULT_INSTANCE_TYPE, REQUIREMENTS_FILE
@@ -23,6 +23,7 @@ from skdeploy.core.settings.guardrails import check_safeguards, parse_overrides
 from skdeploy.core.settings.instance_types import instance_type_rule
 from skdeploy.core.settings.members import DEFAULT_INFERENCE_DIR, DEFAULT_MODEL_DIR, PICKLE_LIMITS
 from skdeploy.core.settings.model import EndpointSettings, VariantSettings
+from skdeploy.core.settings.multimodel import ModelSettings, parse_models
 from skdeploy.core.settings.paths import (
     directory,
     handler_directory,
@@ -96,11 +97,13 @@ def parse_settings(
     values = StackValues(raw)
     _check_keys(problems, raw)
     region_value = _region(problems, region, stack)
-    model = _model_keys(problems, values, stack, project_dir)
+    models = parse_models(problems, values, project_dir)
+    model = _model_keys(problems, values, stack, project_dir, models[0] if models else None)
     serving, production = _serving_and_production(problems, values, model, stack, project_dir)
     if problems.items:
         raise SettingsError(stack, problems.items)
-    return _settings(stack, project_dir, region_value, model, serving, production)
+    settings = _settings(stack, project_dir, region_value, model, serving, production)
+    return replace(settings, models=models) if models else settings
 
 
 def _serving_and_production(
@@ -165,13 +168,25 @@ def _region(problems: Problems, region: object, stack: str) -> str:
 
 
 def _model_keys(
-    problems: Problems, values: StackValues, stack: str, project_dir: Path
+    problems: Problems,
+    values: StackValues,
+    stack: str,
+    project_dir: Path,
+    first: ModelSettings | None = None,
 ) -> _ModelKeys:
-    """The top-level model: its folders, framework, capacity, name and image."""
-    model_raw = values.get(MODEL_DIR.key, DEFAULT_MODEL_DIR)
-    model_dir = directory(problems, MODEL_DIR.key, model_raw, project_dir)
-    inference_raw = values.get(INFERENCE_DIR.key, DEFAULT_INFERENCE_DIR)
-    inference_dir = handler_directory(problems, INFERENCE_DIR.key, inference_raw, project_dir)
+    """The top-level model: its folders, framework, capacity, name and image.
+
+    With ``models``, the top-level folders are the first model's (what a single-model view of
+    the stack serves).
+    """
+    if first is not None:
+        model_dir: Path | None = first.model_dir
+        inference_dir: Path | None = first.inference_dir
+    else:
+        model_raw = values.get(MODEL_DIR.key, DEFAULT_MODEL_DIR)
+        model_dir = directory(problems, MODEL_DIR.key, model_raw, project_dir)
+        inference_raw = values.get(INFERENCE_DIR.key, DEFAULT_INFERENCE_DIR)
+        inference_dir = handler_directory(problems, INFERENCE_DIR.key, inference_raw, project_dir)
     framework_version = values.read(problems, FRAMEWORK_VERSION)
     instance_type = values.get("instanceType", DEFAULT_INSTANCE_TYPE)
     type_rule = instance_type_rule(instance_type)

@@ -41,6 +41,7 @@ from skdeploy.core.settings.members import (
     VARIANT,
     VPC,
 )
+from skdeploy.core.settings.multimodel import MODELS_KEY
 
 REGION_KEY: Final = "aws:region"
 SECRET: Final = "[secret]"  # noqa: S105 - the mask shown in place of a secret value
@@ -321,6 +322,7 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
     PRODUCTION_OVERRIDES,
     VARIANTS_KEY,
     SHADOW_KEY,
+    MODELS_KEY,
     API_KEY,
     PICKLE_LIMITS_KEY,
     BATCH_KEY,

@@ -17,6 +17,7 @@ from skdeploy.tooling.common import (
     stack_settings,
 )
 from skdeploy.tooling.local.extract import UnsafeArchiveError
+from skdeploy.tooling.local.multimodel import serve_models
 from skdeploy.tooling.local.options import DEFAULT_STARTUP_TIMEOUT, ServeError, ServeOptions
 from skdeploy.tooling.local.serve import serve
 
@@ -89,6 +90,25 @@ def one_variant(settings: EndpointSettings, name: str | None) -> EndpointSetting
     return narrowed
 
 
+def one_model(settings: EndpointSettings, name: str) -> EndpointSettings:
+    """A multi-model stack narrowed to the model ``--model`` names (served as a single one)."""
+    views = dict(settings.model_views)
+    if name not in views:
+        raise ServeError(
+            EXIT_CANNOT_RUN,
+            f"stack {settings.stack!r} has no model {name!r}; it serves " + ", ".join(views),
+        )
+    return views[name]
+
+
+def _child_arguments(args: argparse.Namespace) -> tuple[str, ...]:
+    """What each model's own server is started with besides its model, port and ready file."""
+    extra: list[str] = ["--startup-timeout", str(args.startup_timeout)]
+    if args.workers is not None:
+        extra += ["--workers", str(args.workers)]
+    return tuple(extra)
+
+
 def _serve_command(args: argparse.Namespace) -> int:
     if sys.platform == "win32":
         print(
@@ -98,6 +118,12 @@ def _serve_command(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_RUN
     settings = stack_settings(args)
     try:
+        if settings.multi_model:
+            if args.model is None:
+                return serve_models(
+                    settings, options_from_args(args, settings), extra=_child_arguments(args)
+                )
+            settings = one_model(settings, args.model)
         settings = one_variant(settings, args.variant)
         framework = settings.framework
         if not framework.local_runtime:
@@ -175,6 +201,11 @@ def _add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         "--variant",
         default=None,
         help="the production or shadow variant to serve (default: the first production one)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="serve only this model of a multi-model stack (default: all, routed by TargetModel)",
     )
     parser.add_argument(
         "--s3-dir",

@@ -20,6 +20,7 @@ from skdeploy.tooling.smoke.checks import (
 )
 from skdeploy.tooling.smoke.clients import Clients, TargetedRuntime, make_clients
 from skdeploy.tooling.smoke.metrics import check_metrics
+from skdeploy.tooling.smoke.multimodel import ModelTargetedRuntime, TargetModel
 from skdeploy.tooling.smoke.report import (
     CHECK_ENDPOINT_CONFIG,
     CHECK_IN_SERVICE,
@@ -110,7 +111,13 @@ def smoke_variants(
     base = clients or make_clients(target)
     results = []
     for variant, samples in prepared:
-        runtime = base.runtime if variant is None else TargetedRuntime(base.runtime, variant)
+        runtime = (
+            base.runtime
+            if variant is None
+            else ModelTargetedRuntime(base.runtime, variant)
+            if isinstance(variant, TargetModel)
+            else TargetedRuntime(base.runtime, variant)
+        )
         result = run_smoke(
             target,
             samples,

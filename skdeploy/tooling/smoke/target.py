@@ -23,6 +23,7 @@ from skdeploy.core.constants import (
 )
 from skdeploy.core.samples import CannotRun
 from skdeploy.core.settings import EndpointSettings
+from skdeploy.tooling.smoke.multimodel import model_runs
 
 #: Seconds ``pulumi stack output`` may take (it may read a remote backend).
 PULUMI_TIMEOUT_SECONDS: Final = 120
@@ -156,6 +157,8 @@ def variant_runs(
     if variant is None and samples is not None:
         return [(None, samples)]
     stack = settings()
+    if stack.multi_model and variant is None:
+        return model_runs(stack)
     if variant is not None:
         if not local and stack.shadow is not None and variant == stack.shadow.name:
             raise CannotRun(
