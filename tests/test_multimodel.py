@@ -360,3 +360,19 @@ def test_moto_accepts_the_role_and_the_multi_model_endpoint(
         described = sagemaker.describe_model(ModelName=declared.exports["modelName"])
         assert described["PrimaryContainer"]["Mode"] == "MultiModel"
         assert described["PrimaryContainer"]["ModelDataUrl"] == declared.exports["modelDataUrl"]
+
+
+def test_batch_refuses_a_stack_of_several_models_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Batch transform scores with one model: a multi-model stack cannot run, and says why."""
+    project = make_project(tmp_path / "project", config={"skdeploy:models": models_setting()})
+    add_models(project)
+    data = tmp_path / "rows.csv"
+    data.write_text("12\n")
+    argv = ["batch", "-s", TEST_STACK, "--project-dir", str(project), "--input", str(data)]
+    assert cli.main([*argv, "--output", str(tmp_path / "out")]) == cli.EXIT_CANNOT_RUN
+    message = capsys.readouterr().err
+    assert "serves several models" in message
+    assert all(name in message for name in MODEL_NAMES)
+    assert not (tmp_path / "out").exists()

@@ -147,8 +147,17 @@ def run_remote(
 
 
 def execute(args: argparse.Namespace) -> int:
-    """Local files or S3, by ``--input``."""
-    settings = stack_settings(args).batch
+    """Local files or S3, by ``--input``; a stack of several ``models`` cannot run."""
+    stack = stack_settings(args)
+    if stack.multi_model:
+        print(
+            f"skdeploy: batch cannot run: stack {args.stack} serves several models (models: "
+            f"{', '.join(m.name for m in stack.models)}); batch transform scores with one "
+            "model: use a stack of that one model",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_RUN
+    settings = stack.batch
     if str(args.input).startswith("s3://"):
         return run_remote(args, settings)
     return run_local(args, settings)
