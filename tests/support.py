@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 INFERENCE_PATH = REPO / "inference" / "inference.py"
@@ -55,6 +59,38 @@ def load_wire() -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def modules_binding(wire: ModuleType, name: str) -> list[ModuleType]:
+    """The wire package and each of its modules that binds ``name`` (a limit read there).
+
+    Each module of the package imports the limits it reads by name, so a limit changed on the
+    package alone would change nothing: a test sets it everywhere it is bound.
+    """
+    modules = [wire, *(m for m in vars(wire).values() if isinstance(m, ModuleType))]
+    bound = [m for m in modules if name in vars(m)]
+    assert len(bound) > 1, f"{name} is bound nowhere but the package"
+    return bound
+
+
+def set_in_wire(monkeypatch: pytest.MonkeyPatch, name: str, value: Any) -> None:
+    """Set one of the wire's limits in the package and in each of its modules that binds it."""
+    for module in modules_binding(load_wire(), name):
+        monkeypatch.setattr(module, name, value)
+
+
+@contextlib.contextmanager
+def wire_limits(**values: Any) -> Iterator[None]:
+    """The wire's limits set to ``values`` for a block, everywhere they are bound."""
+    wire = load_wire()
+    saved = [(m, n, vars(m)[n]) for n in values for m in modules_binding(wire, n)]
+    for module, name, _ in saved:
+        setattr(module, name, values[name])
+    try:
+        yield
+    finally:
+        for module, name, old in saved:
+            setattr(module, name, old)
 
 
 def load_inference(name: str = "inference") -> ModuleType:

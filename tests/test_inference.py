@@ -7,17 +7,14 @@ only that library decides which status code a client finally sees.
 
 import ast
 import base64
-import contextlib
 import io
 import json
 import re
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import joblib
@@ -37,6 +34,8 @@ from tests.support import (
     container_env,
     load_inference,
     load_wire,
+    set_in_wire,
+    wire_limits,
 )
 
 JSON = "application/json"
@@ -703,34 +702,6 @@ def test_large_bodies_parse_exactly_without_genfromtxt(monkeypatch: pytest.Monke
     np.testing.assert_array_equal(inference.input_fn(as_json, JSON).data, rows)
 
 
-def modules_binding(name: str) -> list[ModuleType]:
-    """The wire package and each of its modules that binds ``name`` (a limit read there)."""
-    modules = [wire, *(m for m in vars(wire).values() if isinstance(m, ModuleType))]
-    bound = [m for m in modules if name in vars(m)]
-    assert len(bound) > 1, f"{name} is bound nowhere but the package"
-    return bound
-
-
-def set_in_wire(monkeypatch: pytest.MonkeyPatch, name: str, value: Any) -> None:
-    """Set one of the wire's limits in the package and in each of its modules that binds it."""
-    for module in modules_binding(name):
-        monkeypatch.setattr(module, name, value)
-
-
-@contextlib.contextmanager
-def wire_limit(name: str, value: Any) -> Iterator[None]:
-    """One of the wire's limits set to ``value`` for a block (where no fixture can help)."""
-    bound = modules_binding(name)
-    before = [vars(module)[name] for module in bound]
-    for module in bound:
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for module, old in zip(bound, before, strict=True):
-            setattr(module, name, old)
-
-
 @pytest.fixture
 def bulk_lanes_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bulk JSON reader and the bulk float writer take bodies and batches of any size."""
@@ -740,7 +711,7 @@ def bulk_lanes_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def general_path(text: str) -> Any:
     """What a JSON body decodes to without the bulk reader (json.loads and its checks)."""
-    with wire_limit("BULK_JSON_CHARS", sys.maxsize):
+    with wire_limits(BULK_JSON_CHARS=sys.maxsize):
         return wire.decode(text, JSON)
 
 
@@ -779,7 +750,7 @@ def test_bulk_json_reader_gives_the_matrix_json_loads_gives(
     """Rows as json.dumps or JSON.stringify write them: the bulk reader, bit for bit."""
     document: Any = {"instances": rows} if wrapped else rows
     text = padding + json.dumps(document, separators=separators) + padding
-    with wire_limit("VALUES_PER_LINE", values_per_line):  # whole lines, a shorter last, one
+    with wire_limits(VALUES_PER_LINE=values_per_line):  # whole lines, a shorter last, one
         bulk = wire.bulk_json_rows(text)
     assert bulk is not None, text
     expected = general_path(text).data
@@ -901,7 +872,7 @@ def test_large_json_bodies_skip_json_loads(monkeypatch: pytest.MonkeyPatch) -> N
 def test_bulk_float_writer_reads_back_as_the_same_floats(values: list[float]) -> None:
     """17 significant digits: every finite float64 comes back bit for bit through json.loads."""
     array = np.asarray(values, dtype=np.float64)
-    with wire_limit("BULK_PREDICTIONS", 1):
+    with wire_limits(BULK_PREDICTIONS=1):
         written = wire.bulk_floats(array)
     if (np.floor(array) == array).any():
         assert written is None  # whole numbers keep json.dumps' 1.0 and -0.0

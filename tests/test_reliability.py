@@ -52,7 +52,7 @@ from tests.conftest import (
     running_serve,
     serve_command,
 )
-from tests.support import REPO, load_inference, load_wire
+from tests.support import REPO, load_inference, load_wire, wire_limits
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="skdeploy serve and RLIMIT_FSIZE need Linux or macOS"
@@ -381,13 +381,9 @@ def test_the_bulk_json_reader_never_raises_and_agrees_with_json_loads(
     text = f'{{"instances": {body}}}' if wrapped else body
     if data is not None:
         text = mutated(text, data)
-    threshold, default = wire.BULK_JSON_CHARS, wire.VALUES_PER_LINE
-    try:
-        wire.BULK_JSON_CHARS, wire.VALUES_PER_LINE = 0, values_per_line
+    with wire_limits(BULK_JSON_CHARS=0, VALUES_PER_LINE=values_per_line):
         bulk = wire.bulk_json_rows(text)
         forced = inference.input_fn(text, JSON)
-    finally:
-        wire.BULK_JSON_CHARS, wire.VALUES_PER_LINE = threshold, default
     general = inference.input_fn(text, JSON)
     event("bulk reader: " + ("gave way" if bulk is None else "read the body"))
     if bulk is None:
