@@ -18,9 +18,15 @@ from moto import mock_aws
 
 from skdeploy.core.constants import MULTI_MODEL_PREFIX
 from skdeploy.core.preflight import static_checks
-from skdeploy.core.settings import SettingsError, parse_settings, read_stack_config
+from skdeploy.core.settings import (
+    SettingsError,
+    load_stack_settings,
+    parse_settings,
+    read_stack_config,
+)
 from skdeploy.core.settings.multimodel import SERVERLESS_SOURCE
 from skdeploy.tooling import cli
+from skdeploy.tooling.demo import run_check
 from skdeploy.tooling.mockrun import ProgramRun, run_program
 from tests import aws_requests
 from tests.conftest import TEST_STACK, make_project, running_serve
@@ -376,3 +382,20 @@ def test_batch_refuses_a_stack_of_several_models_by_name(
     assert "serves several models" in message
     assert all(name in message for name in MODEL_NAMES)
     assert not (tmp_path / "out").exists()
+
+
+def test_check_loads_and_predicts_every_model_and_names_the_one_that_fails(
+    runtime_python: Path, tmp_path: Path
+) -> None:
+    """The runtime checks serve each model alone: a wrong last model is refused by its name."""
+    project = make_project(tmp_path / "project", config={"skdeploy:models": models_setting()})
+    add_models(project)
+    last = MODEL_NAMES[-1]
+    samples_path = project / "models" / last / "model" / "samples.json"
+    samples = json.loads(samples_path.read_text())
+    samples["predictions"] = [value + 1000.0 for value in samples["predictions"]]
+    samples_path.write_text(json.dumps(samples))
+    report = run_check(load_stack_settings(project, TEST_STACK))
+    assert "memory" in report.checks_run
+    assert "load-and-predict" in report.checks_run
+    assert [f.message.split(":")[0] for f in report.errors] == [last], report.render()

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from skdeploy.core import artifact, preflight
@@ -144,13 +144,16 @@ def background_endpoint(
                 os.killpg(server_pid, signal.SIGKILL)
 
 
-def load_and_predict(settings: EndpointSettings, report: preflight.PreflightReport) -> None:
+def load_and_predict(
+    settings: EndpointSettings, report: preflight.PreflightReport, *, model: str | None = None
+) -> None:
     """Load each model the endpoint runs in the local runtime; compare with its ``samples.json``.
 
     With variants (or a shadow) each one is served in turn (``skdeploy serve --variant``) and
-    checked against the samples in its own model folder. Raises :class:`CheckCannotRun` when the
-    runtime cannot be had here (a framework without a local runtime, no Python of the
-    container's version): that is no verdict on the model.
+    checked against the samples in its own model folder; ``model`` serves one model of a stack
+    of several (``skdeploy serve --model``), ``settings`` being that model's view. Raises
+    :class:`CheckCannotRun` when the runtime cannot be had here (a framework without a local
+    runtime, no Python of the container's version): that is no verdict on the model.
     """
     report.checks_run.append("load-and-predict")
     framework = settings.framework
@@ -161,7 +164,9 @@ def load_and_predict(settings: EndpointSettings, report: preflight.PreflightRepo
         )
     several = settings.several_models
     for variant in settings.served_variants:
-        extra = ("--variant", variant.name) if several else ()
+        extra: tuple[str, ...] = ("--variant", variant.name) if several else ()
+        if model is not None:  # one model of a multi-model stack, served alone
+            extra = ("--model", model)
         prefix = f"{variant.name}: " if several else ""
         common.progress(
             f"load-and-predict{' of ' + variant.name if several else ''}: serving the model in "
@@ -221,15 +226,25 @@ def _load_and_predict_one(
 
 def run_check(settings: EndpointSettings, *, runtime: bool = True) -> preflight.PreflightReport:
     """Static checks, then (unless ``runtime`` is false or they failed) the runtime ones: the
-    memory of a real load (:mod:`skdeploy.tooling.memory`), then, if it fits, load and predict."""
+    memory of a real load (:mod:`skdeploy.tooling.memory`), then, if it fits, load and predict;
+    for a stack of several ``models``, each model alone, as SageMaker loads each on demand."""
     report = preflight.static_checks(settings)
-    if runtime and report.ok:
+    if not (runtime and report.ok):
+        return report
+    for name, view in settings.model_views:  # one view, unless the stack has several models
+        if settings.multi_model:
+            common.progress(f"model {name}: measuring its load, then loading and predicting")
+        found = len(report.findings)
         try:
-            memory.check_memory(settings, report)
+            memory.check_memory(view, report)
         except memory.CannotMeasure as exc:
             raise CheckCannotRun(str(exc)) from exc
         if report.ok:
-            load_and_predict(settings, report)
+            load_and_predict(view, report, model=name if settings.multi_model else None)
+        if settings.multi_model:  # each model is served alone: say which one a finding is of
+            report.findings[found:] = [
+                replace(f, message=f"{name}: {f.message}") for f in report.findings[found:]
+            ]
     return report
 
 
