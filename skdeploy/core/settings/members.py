@@ -185,17 +185,15 @@ API: Final = (
 )
 #: A variant's members; ``weight`` is the production variants' only (a shadow takes no traffic).
 #: The instance keys default to the top-level ones, which the parser fills in per stack.
+#: A name that becomes part of AWS names (a variant's, a model's): SageMaker's name pattern.
+NAME_RULE: Final = Rule(
+    None,
+    as_str,
+    lambda v: bool(ENDPOINT_NAME_PATTERN.match(v)) and len(v) <= 63,
+    "1-63 letters, digits, hyphens",
+)
 VARIANT: Final = (
-    Member(
-        "name",
-        Rule(
-            None,
-            as_str,
-            lambda v: bool(ENDPOINT_NAME_PATTERN.match(v)) and len(v) <= 63,
-            "1-63 letters, digits, hyphens",
-        ),
-        shown="",
-    ),
+    Member("name", NAME_RULE, shown=""),
     Member("modelDir", Rule(DEFAULT_MODEL_DIR, as_str, bool, "a directory path"), shown=""),
     Member("inferenceDir", Rule(DEFAULT_INFERENCE_DIR, as_str, bool, "a directory path"), shown=""),
     Member(

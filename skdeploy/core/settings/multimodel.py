@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from skdeploy.core.settings._coerce import as_object, as_str
-from skdeploy.core.settings._patterns import ENDPOINT_NAME_PATTERN
 from skdeploy.core.settings._rules import Member, Rule, Setting, parse_map
 from skdeploy.core.settings.errors import Problems
-from skdeploy.core.settings.members import DEFAULT_INFERENCE_DIR
+from skdeploy.core.settings.members import DEFAULT_INFERENCE_DIR, NAME_RULE
 from skdeploy.core.settings.paths import directory, handler_directory, model_files
 
 if TYPE_CHECKING:  # values reads the schema, which lists this module's key
@@ -29,16 +28,7 @@ SERVERLESS_SOURCE: Final = (
 
 #: A model's members: its name (part of its S3 key and of ``TargetModel``) and its folders.
 MODEL: Final = (
-    Member(
-        "name",
-        Rule(
-            None,
-            as_str,
-            lambda v: bool(ENDPOINT_NAME_PATTERN.match(v)) and len(v) <= 63,
-            "1-63 letters, digits, hyphens",
-        ),
-        shown="",
-    ),
+    Member("name", NAME_RULE, shown=""),
     Member("modelDir", Rule(None, as_str, bool, "a directory path"), shown=""),
     Member("inferenceDir", Rule(DEFAULT_INFERENCE_DIR, as_str, bool, "a directory path")),
 )
