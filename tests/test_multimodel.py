@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -399,3 +400,22 @@ def test_check_loads_and_predicts_every_model_and_names_the_one_that_fails(
     assert "memory" in report.checks_run
     assert "load-and-predict" in report.checks_run
     assert [f.message.split(":")[0] for f in report.errors] == [last], report.render()
+
+
+def test_the_router_refuses_a_declared_oversize_body_without_reading_it(served: Any) -> None:
+    """A Content-Length over the limit gets the 413 at once, as from one model's server: the
+    router neither waits for nor holds the body (a huge declared size cannot exhaust it)."""
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(
+            (
+                f"POST /endpoints/{served.endpoint_name}/invocations HTTP/1.1\r\n"
+                f"Host: {host}:{port}\r\nContent-Type: application/json\r\n"
+                "X-Amzn-SageMaker-Target-Model: iris-a\r\n"
+                f"Content-Length: {10**12}\r\n\r\n[[1]]"
+            ).encode()
+        )
+        status_line = connection.makefile("rb").readline()
+    assert status_line.split()[1] == b"413", status_line
+    response = invoke(served, "iris-a")  # and the router still serves
+    assert response["predictions"]

@@ -96,7 +96,7 @@ def serve_models(
                 process = subprocess.Popen([*command, *extra])
                 children.append(_Child(name, target_model(name, sha), process, ready))
             _wait_until_ready(children, options.startup_timeout)
-            router = _router(listener, settings, children)
+            router = _router(listener, settings, children, options.payload_limit)
             threading.Thread(target=router.serve_forever, daemon=True).start()
             url = server_url(options.host, port)
             names = ", ".join(c.name for c in children)
@@ -156,7 +156,7 @@ def _stop(children: list[_Child]) -> None:
 
 
 def _router(
-    listener: Any, settings: EndpointSettings, children: list[_Child]
+    listener: Any, settings: EndpointSettings, children: list[_Child], payload_limit: int
 ) -> ThreadingHTTPServer:
     """The HTTP server on the bound socket, forwarding by target model."""
     ports: dict[str, int] = {}
@@ -165,7 +165,12 @@ def _router(
     handler = type(
         "Router",
         (_RouterHandler,),
-        {"ports": ports, "default_port": int(children[0].ready["port"]), "settings": settings},
+        {
+            "ports": ports,
+            "default_port": int(children[0].ready["port"]),
+            "settings": settings,
+            "payload_limit": payload_limit,
+        },
     )
     server = ThreadingHTTPServer(listener.getsockname()[:2], handler, bind_and_activate=False)
     server.socket.close()
@@ -179,6 +184,7 @@ class _RouterHandler(BaseHTTPRequestHandler):
     ports: Mapping[str, int]
     default_port: int
     settings: EndpointSettings
+    payload_limit: int
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
@@ -203,16 +209,32 @@ class _RouterHandler(BaseHTTPRequestHandler):
         else:
             self._forward(self.ports[target])
 
+    def _declared_length(self) -> int:
+        """The body's declared size (0 without one; a malformed one is over any limit)."""
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        return int(raw) if raw.isdigit() else self.payload_limit + 1
+
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        """The body, read only when its declared size is within the limit."""
+        length = self._declared_length()
+        if length > self.payload_limit:
+            self.close_connection = True  # its body is never read, so the connection cannot go on
+            return b""
         return self.rfile.read(length) if length else b""
 
     def _forward(self, port: int) -> None:
+        """Relay to the model's server. A declared size over the limit goes with its headers only:
+        the server answers its 413 from them, as nginx does, and the body is never read here."""
         body = self._body()
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         try:
-            connection.request(self.command, self.path, body=body, headers=headers)
+            connection.putrequest(self.command, self.path, skip_accept_encoding=True)
+            for key, value in headers.items():
+                connection.putheader(key, value)
+            declared = self._declared_length()
+            connection.putheader("Content-Length", str(len(body) if body else declared))
+            connection.endheaders(body or None)
             response = connection.getresponse()
             answer = response.read()
             self.send_response(response.status, response.reason)
